@@ -1,0 +1,166 @@
+"""Rooms and participants of the sandbox: what RoomService reads and the SIP bridge writes.
+
+The SIP bridge (``sipctl.sandbox.bridge``) joins a participant per call, updates its
+``sip.*`` attributes as the call progresses and removes it when the call ends. RoomService
+handlers read from here and, to hang up, call :meth:`RoomRegistry.remove_participant`, which
+runs the participant's ``on_remove`` hook (the bridge sends BYE or CANCEL there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import string
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from livekit.protocol import models
+
+_BASE57 = "".join(c for c in string.ascii_letters + string.digits if c not in "0OIl1")
+
+
+def new_id(prefix: str) -> str:
+    """LiveKit GUID: prefix + 12 base57 characters (protocol utils/guid)."""
+    return prefix + "".join(secrets.choice(_BASE57) for _ in range(12))
+
+
+RemoveHook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Participant:
+    sid: str
+    identity: str
+    name: str = ""
+    metadata: str = ""
+    kind: int = models.ParticipantInfo.Kind.STANDARD
+    attributes: dict[str, str] = field(default_factory=dict)
+    joined_at: float = field(default_factory=time.time)
+    state: int = models.ParticipantInfo.State.JOINED
+    # Called (once) when the participant is removed through the API or room deletion.
+    on_remove: RemoveHook | None = None
+
+    def to_proto(self) -> models.ParticipantInfo:
+        return models.ParticipantInfo(
+            sid=self.sid,
+            identity=self.identity,
+            name=self.name,
+            metadata=self.metadata,
+            kind=self.kind,  # type: ignore[arg-type]
+            state=self.state,  # type: ignore[arg-type]
+            attributes=self.attributes,
+            joined_at=int(self.joined_at),
+            joined_at_ms=int(self.joined_at * 1000),
+        )
+
+
+@dataclass
+class Room:
+    sid: str
+    name: str
+    empty_timeout: int = 300
+    departure_timeout: int = 20
+    max_participants: int = 0
+    metadata: str = ""
+    creation_time: float = field(default_factory=time.time)
+    participants: dict[str, Participant] = field(default_factory=dict)
+
+    def to_proto(self) -> models.Room:
+        return models.Room(
+            sid=self.sid,
+            name=self.name,
+            empty_timeout=self.empty_timeout,
+            departure_timeout=self.departure_timeout,
+            max_participants=self.max_participants,
+            metadata=self.metadata,
+            creation_time=int(self.creation_time),
+            creation_time_ms=int(self.creation_time * 1000),
+            num_participants=len(self.participants),
+        )
+
+
+class RoomRegistry:
+    """In-memory rooms, as a single livekit-server node holds them (never persisted)."""
+
+    def __init__(self) -> None:
+        self.rooms: dict[str, Room] = {}
+        self._changed = asyncio.Condition()
+
+    def get_or_create(self, name: str, **fields: object) -> Room:
+        room = self.rooms.get(name)
+        if room is None:
+            room = Room(sid=new_id("RM_"), name=name, **fields)  # type: ignore[arg-type]
+            self.rooms[name] = room
+        return room
+
+    def join(self, room_name: str, participant: Participant) -> Room:
+        room = self.get_or_create(room_name)
+        room.participants[participant.identity] = participant
+        self._notify()
+        return room
+
+    def find(self, room_name: str, identity: str) -> Participant | None:
+        room = self.rooms.get(room_name)
+        return None if room is None else room.participants.get(identity)
+
+    def set_attributes(self, room_name: str, identity: str, attrs: dict[str, str]) -> None:
+        """Merge attributes; an empty value deletes the key (as LiveKit does)."""
+        p = self.find(room_name, identity)
+        if p is None:
+            return
+        for k, v in attrs.items():
+            if v == "":
+                p.attributes.pop(k, None)
+            else:
+                p.attributes[k] = v
+        self._notify()
+
+    def leave(self, room_name: str, identity: str) -> None:
+        """The participant left by itself (call ended or failed); no hook runs."""
+        room = self.rooms.get(room_name)
+        if room is not None and room.participants.pop(identity, None) is not None:
+            self._notify()
+
+    async def remove_participant(self, room_name: str, identity: str) -> bool:
+        """RemoveParticipant: run the hook (hang up), then drop it. False if unknown."""
+        p = self.find(room_name, identity)
+        if p is None:
+            return False
+        hook, p.on_remove = p.on_remove, None
+        if hook is not None:
+            await hook()
+        self.leave(room_name, identity)
+        return True
+
+    async def delete_room(self, room_name: str) -> bool:
+        room = self.rooms.get(room_name)
+        if room is None:
+            return False
+        for identity in list(room.participants):
+            await self.remove_participant(room_name, identity)
+        self.rooms.pop(room_name, None)
+        self._notify()
+        return True
+
+    async def hang_up_all(self) -> None:
+        for name in list(self.rooms):
+            await self.delete_room(name)
+
+    def _notify(self) -> None:
+        async def _wake() -> None:
+            async with self._changed:
+                self._changed.notify_all()
+
+        try:
+            asyncio.get_running_loop().create_task(_wake())
+        except RuntimeError:
+            pass
+
+    async def wait_changed(self, timeout: float) -> None:
+        """Wait until something changes (or timeout); for tests and long-polls."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except TimeoutError:
+                pass
