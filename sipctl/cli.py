@@ -1,0 +1,76 @@
+"""The ``sipctl`` command line: a thin click group whose commands load on demand.
+
+Commands live in ``sipctl.commands.<name>`` (and the sandbox in ``sipctl.sandbox.cli``); they
+are imported only when run, so ``sipctl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from sipctl import __version__
+
+# name -> (module, attribute, one-line help shown by `sipctl --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "validate": (
+        "sipctl.commands.validate",
+        "command",
+        "Check the config and report every problem.",
+    ),
+    "plan": ("sipctl.commands.plan", "command", "Show what apply would change in LiveKit."),
+    "apply": ("sipctl.commands.apply", "command", "Make LiveKit match the config, then verify."),
+    "import": ("sipctl.commands.importer", "command", "Write YAML for live LiveKit resources."),
+    "check": ("sipctl.commands.check", "command", "Place the test calls and judge them."),
+    "schema": ("sipctl.commands.validate", "schema_command", "Print the config JSON Schema."),
+    "sandbox": ("sipctl.sandbox.cli", "sandbox", "Run a local LiveKit-compatible server."),
+    "completion": ("sipctl.commands.completion", "command", "Print a shell completion script."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module, attr, _ = spec
+        cmd = getattr(importlib.import_module(module), attr)
+        assert isinstance(cmd, click.Command)
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Use the short help from COMMANDS so that --help imports nothing heavy.
+        rows = [(name, spec[2]) for name, spec in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+EPILOG = """\b
+Exit codes: 0 success; 1 error (config, connection, auth, failed apply);
+2 plan --detailed-exitcode found changes; 3 a test call or verification dial failed.
+Connection: LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET (or --url/--api-key/--api-secret).
+"""
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="sipctl")
+def cli() -> None:
+    """Declarative management of LiveKit SIP trunks, with test calls.
+
+    YAML in config/ declares trunks, dispatch rules and test calls; plan shows the
+    difference to live LiveKit state, apply makes it so and dials through what changed,
+    check places the test calls now or on a schedule.
+    """
+
+
+def main() -> None:
+    cli(prog_name="sipctl")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Options every command shares, connection settings, output helpers and error handling."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from sipctl.errors import ConfigError, SipctlError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_CHECK_FAILED = 3
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Options:
+    """What the common options resolved to."""
+
+    config: Path
+    debug: bool
+    color: bool
+
+
+def common_options(fn: F) -> F:
+    """``--config DIR``, ``--debug``, ``--no-color``: accepted by every command."""
+
+    @click.option(
+        "--config",
+        "config_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="SIPCTL_CONFIG",
+        default=Path("config"),
+        show_default=True,
+        help="Config directory (env SIPCTL_CONFIG).",
+    )
+    @click.option("--debug", is_flag=True, help="Debug logs on stderr.")
+    @click.option("--no-color", is_flag=True, help="No colour in output.")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, config_dir: Path, debug: bool, no_color: bool, **kw: Any) -> Any:
+        from sipctl.logs import setup_logging
+
+        setup_logging(debug)
+        color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+        return fn(*args, opts=Options(config_dir, debug, color), **kw)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Connection:
+    url: str
+    api_key: str
+    api_secret: str
+
+    def __repr__(self) -> str:
+        return f"Connection(url={self.url!r}, api_key={self.api_key!r}, api_secret='***')"
+
+
+def connection_options(fn: F) -> F:
+    """``--url``, ``--api-key``, ``--api-secret`` over LIVEKIT_URL/_API_KEY/_API_SECRET."""
+
+    @click.option("--url", envvar="LIVEKIT_URL", help="LiveKit URL (env LIVEKIT_URL).")
+    @click.option("--api-key", envvar="LIVEKIT_API_KEY", help="API key (env LIVEKIT_API_KEY).")
+    @click.option(
+        "--api-secret",
+        envvar="LIVEKIT_API_SECRET",
+        help="API secret (env LIVEKIT_API_SECRET).",
+        show_envvar=False,
+    )
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any, url: str | None, api_key: str | None, api_secret: str | None, **kw: Any
+    ) -> Any:
+        return fn(*args, conn=_Lazy(url, api_key, api_secret), **kw)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class _Lazy:
+    """Resolved when a command first needs LiveKit, so --list and validate need no env."""
+
+    def __init__(self, url: str | None, key: str | None, secret: str | None) -> None:
+        self._args = (url, key, secret)
+
+    def get(self) -> Connection:
+        url, key, secret = self._args
+        missing = [
+            name
+            for name, value in (
+                ("LIVEKIT_URL (--url)", url),
+                ("LIVEKIT_API_KEY (--api-key)", key),
+                ("LIVEKIT_API_SECRET (--api-secret)", secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise SipctlError(
+                f"not connected: set {', '.join(missing)}; for a local try-out run "
+                "`sipctl sandbox` and use http://127.0.0.1:7880 with devkey/secret"
+            )
+        assert url and key and secret
+        from sipctl.logs import register_secret
+
+        register_secret(secret)
+        return Connection(url, key, secret)
+
+
+LazyConnection = _Lazy
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn sipctl errors into one clear line (or one per config problem) and exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        try:
+            return fn(*args, **kw)
+        except ConfigError as exc:
+            for line in exc.lines():
+                click.echo(line, err=True)
+            fail(str(exc))
+        except SipctlError as exc:
+            fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # the last line of defence: never a bare traceback
+            import logging
+
+            from sipctl.logs import redact
+
+            logging.getLogger("sipctl").debug("internal error", exc_info=True)
+            fail(
+                redact(
+                    f"internal error ({type(exc).__name__}: {exc}); rerun with --debug "
+                    "for details and please report it"
+                )
+            )
+
+    return wrapper  # type: ignore[return-value]
+
+
+def load(opts: Options) -> Any:
+    """Load the config of ``opts`` and print its warnings on stderr."""
+    from sipctl.config import load_config
+
+    config = load_config(opts.config)
+    for w in config.warnings:
+        click.echo(str(w), err=True)
+    return config

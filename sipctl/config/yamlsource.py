@@ -1,0 +1,172 @@
+"""Read YAML into plain data while remembering where every key and value stands.
+
+PyYAML silently keeps the last of two equal keys and forgets positions once it builds
+Python objects; sipctl needs both, so it composes the node graph and walks it itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sipctl.errors import Problem
+
+Path_ = tuple[str | int, ...]
+
+# Bounds that keep hostile input (alias bombs, deep nesting) from hanging the loader.
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Pos:
+    line: int  # 1-based
+    col: int  # 1-based
+
+
+@dataclass
+class Located:
+    """One file's data plus positions: ``keys[path]`` of each key, ``values[path]`` of values."""
+
+    file: Path
+    data: Any
+    keys: dict[Path_, Pos]
+    values: dict[Path_, Pos]
+
+    def pos(self, path: Path_) -> Pos:
+        """The best position for ``path``: its key, else its value, else the nearest parent."""
+        for n in range(len(path), -1, -1):
+            p = path[:n]
+            if p in self.keys:
+                return self.keys[p]
+            if p in self.values:
+                return self.values[p]
+        return Pos(1, 1)
+
+
+def _pos(mark: yaml.Mark | None) -> Pos:
+    return Pos(mark.line + 1, mark.column + 1) if mark is not None else Pos(1, 1)
+
+
+class _Walker:
+    def __init__(self, file: Path, display: str) -> None:
+        self.file = file
+        self.display = display
+        self.keys: dict[Path_, Pos] = {}
+        self.values: dict[Path_, Pos] = {}
+        self.problems: list[Problem] = []
+        self.count = 0
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def problem(self, pos: Pos, path: Path_, message: str) -> None:
+        self.problems.append(Problem(self.display, pos.line, pos.col, path, message))
+
+    def walk(self, node: yaml.Node, path: Path_, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooBig
+        if depth > MAX_DEPTH:
+            self.problem(_pos(node.start_mark), path, f"nested deeper than {MAX_DEPTH} levels")
+            return None
+        self.values.setdefault(path, _pos(node.start_mark))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.walk(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.problem(_pos(node.start_mark), path, f"cannot read value: {_first_line(exc)}")
+            return None
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[Any, Any]:
+        try:
+            self.constructor.flatten_mapping(node)  # resolves '<<' merge keys
+        except yaml.YAMLError as exc:
+            self.problem(_pos(node.start_mark), path, f"bad merge key: {_first_line(exc)}")
+            return {}
+        out: dict[Any, Any] = {}
+        first: dict[Any, Pos] = {}
+        for key_node, value_node in node.value:
+            kpos = _pos(key_node.start_mark)
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problem(kpos, path, "a key must be a plain string, not a list or mapping")
+                continue
+            try:
+                key = self.constructor.construct_object(key_node)
+            except yaml.YAMLError as exc:
+                self.problem(kpos, path, f"cannot read key: {_first_line(exc)}")
+                continue
+            if key is None or isinstance(key, bool | float):
+                self.problem(kpos, path, f"a key must be a string (got {key_node.value!r})")
+                continue
+            key = str(key)
+            if key in first:
+                where = first[key]
+                self.problem(
+                    kpos,
+                    (*path, key),
+                    f"duplicate key {key!r} (first at line {where.line}; "
+                    "YAML would silently keep only the last)",
+                )
+                continue
+            first[key] = kpos
+            self.keys[(*path, key)] = kpos
+            out[key] = self.walk(value_node, (*path, key), depth + 1)
+        return out
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        return str(exc.problem or exc.context or "invalid YAML")
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def load_yaml(file: Path, display: str, text: str) -> tuple[Located | None, list[Problem]]:
+    """Parse one YAML document; return its located data, or the problems that stop it."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = _pos(mark)
+        what = exc.problem or "invalid YAML"
+        if exc.context:
+            what = f"{exc.context}: {what}" if exc.problem else exc.context
+        return None, [Problem(display, pos.line, pos.col, (), f"YAML syntax error: {what}")]
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        return None, [Problem(display, 1, 1, (), f"YAML syntax error: {_first_line(exc)}")]
+    if len(nodes) > 1:
+        pos = _pos(nodes[1].start_mark)
+        return None, [Problem(display, pos.line, pos.col, (), "holds more than one YAML document")]
+    walker = _Walker(file, display)
+    if not nodes or nodes[0] is None:
+        return Located(file, {}, {}, {}), []
+    try:
+        data = walker.walk(nodes[0], (), 0)
+    except _TooBig:
+        return None, [Problem(display, 1, 1, (), f"more than {MAX_NODES} YAML nodes")]
+    except RecursionError:
+        return None, [Problem(display, 1, 1, (), "YAML nested too deeply")]
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        pos = _pos(nodes[0].start_mark)
+        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+        walker.problems.append(
+            Problem(
+                display,
+                pos.line,
+                pos.col,
+                (),
+                f"must be a mapping with keys such as outbound_trunks (got {kind})",
+            )
+        )
+        return None, walker.problems
+    return Located(file, data, walker.keys, walker.values), walker.problems
