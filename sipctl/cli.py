@@ -7,7 +7,6 @@ are imported only when run, so ``sipctl --help`` stays fast.
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
@@ -73,4 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()
