@@ -33,7 +33,7 @@ class Problem:
     severity: str = field(default="error", compare=False)
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.col}"
+        where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
         dotted = format_path(self.path)
         prefix = "warning: " if self.severity == "warning" else ""
         return f"{where}: {prefix}{dotted + ': ' if dotted else ''}{self.message}"
