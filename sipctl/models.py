@@ -476,6 +476,8 @@ class TestCall(Strict):
 class TestCallDefaults(Strict):
     """Defaults applied to every test call that does not set the field itself."""
 
+    __test__ = False  # not a pytest test class
+
     ringing_timeout: Duration | None = None
     hold: Duration | None = None
     answer_within: Duration | None = None
