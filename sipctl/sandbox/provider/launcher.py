@@ -1,0 +1,355 @@
+"""Start and stop a loopback SIP trunk provider: a Kamailio edge plus a SIPp callee.
+
+    with Provider(tmp_path, env={"SIPPROV_CHALLENGE": "401"}) as prov:
+        ... dial sip:+15550100001@127.0.0.1:{prov.sip_port} over UDP or TCP ...
+
+Only 127.0.0.1 is used. Every instance has its own free ports, work directory, pid
+file and logs, so several can run side by side. Behaviour is set by SIPPROV_*
+environment variables (see ``kamailio/sipprov.cfg``); the number plan is in
+:data:`NUMBERS`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+HERE = Path(__file__).resolve().parent
+KAMAILIO_CFG = HERE / "kamailio" / "sipprov.cfg"
+UAS_SCENARIO = HERE / "sipp" / "uas_provider.xml"
+LOOPBACK = "127.0.0.1"
+
+# Dialled numbers of the provider's number plan, one per scenario ("+" optional).
+NUMBERS: dict[str, str] = {
+    "answer": "+15550100001",
+    "busy": "+15550200001",
+    "ringing": "+15550300001",
+    "early": "+15550400001",
+    "unavailable": "+15550500001",
+    "hangup": "+15550600001",
+    "unknown": "+15559990001",
+}
+DEFAULT_USER = "trunkuser"
+DEFAULT_PASSWORD = "trunkpass"
+DEFAULT_REALM = "sipprov.test"
+
+
+class ProviderError(RuntimeError):
+    """The provider could not be started (missing binary, early exit, not ready)."""
+
+
+def missing_binaries() -> list[str]:
+    """Names of the programs the provider needs that are not on PATH."""
+    return [name for name in ("kamailio", "sipp") if shutil.which(name) is None]
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: SIGTERM the child when its parent dies (no orphans after a killed run).
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked exits, so start() belongs on
+    the main thread or one that lives as long as the provider.
+    """
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _bindable(port: int) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            if kind == socket.SOCK_STREAM:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (kamailio binds both)."""
+    for _ in range(50):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((LOOPBACK, 0))
+        port = int(s.getsockname()[1])
+        s.close()
+        if _bindable(port):
+            return port
+    raise ProviderError("no free UDP+TCP port pair on 127.0.0.1")
+
+
+def _udp_bound(port: int) -> bool:
+    """True when something is bound to 127.0.0.1:port/udp (reads /proc/net/udp)."""
+    needle = f"0100007F:{port:04X}"
+    try:
+        with open("/proc/net/udp") as fh:
+            return any(line.split()[1] == needle for line in fh.readlines()[1:])
+    except OSError:
+        return False
+
+
+def sip_options(port: int, timeout: float = 0.05, transport: str = "udp") -> str | None:
+    """Send OPTIONS to 127.0.0.1:port; return the status line, or None."""
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    s = socket.socket(socket.AF_INET, kind)
+    s.settimeout(timeout)
+    try:
+        # connect() for UDP too: a port nobody bound fails at once (ECONNREFUSED)
+        s.connect((LOOPBACK, port))
+        lport = s.getsockname()[1]
+        branch = "z9hG4bK-" + uuid.uuid4().hex[:12]
+        msg = (
+            f"OPTIONS sip:{LOOPBACK}:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/{transport.upper()} {LOOPBACK}:{lport};branch={branch};rport\r\n"
+            f"From: <sip:probe@{LOOPBACK}>;tag={branch[-6:]}\r\n"
+            f"To: <sip:{LOOPBACK}:{port}>\r\n"
+            f"Call-ID: {uuid.uuid4().hex}\r\nCSeq: 1 OPTIONS\r\n"
+            "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        ).encode()
+        s.sendall(msg)
+        data = s.recv(4096)
+        return data.split(b"\r\n", 1)[0].decode(errors="replace")
+    except OSError:
+        return None
+    finally:
+        s.close()
+
+
+class Provider:
+    """A Kamailio edge (digest auth, dial plan, Record-Route) in front of a SIPp callee."""
+
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        sip_port: int | None = None,
+        uas_port: int | None = None,
+        kamailio_children: int = 2,
+        debug: int = 2,
+        trace_uas: bool = False,
+    ) -> None:
+        # absolute: kamailio chdirs to -w before it writes -P
+        self.workdir = Path(workdir).resolve()
+        self.env_overrides: dict[str, str] = dict(env or {})
+        self._sip_port = sip_port
+        self._uas_port = uas_port
+        self.children = kamailio_children
+        self.debug = debug
+        self.trace_uas = trace_uas
+        self.kam: subprocess.Popen[bytes] | None = None
+        self.uas: subprocess.Popen[bytes] | None = None
+        self.timings: dict[str, float] = {}
+        self._logs: list[IO[bytes]] = []
+
+    # -- what callers need --------------------------------------------------------
+    @property
+    def host(self) -> str:
+        return LOOPBACK
+
+    @property
+    def sip_port(self) -> int:
+        if self._sip_port is None:
+            raise ProviderError("provider not started")
+        return self._sip_port
+
+    @property
+    def uas_port(self) -> int:
+        if self._uas_port is None:
+            raise ProviderError("provider not started")
+        return self._uas_port
+
+    @property
+    def address(self) -> str:
+        """What a trunk's ``address`` field should hold: ``127.0.0.1:PORT``."""
+        return f"{LOOPBACK}:{self.sip_port}"
+
+    @property
+    def username(self) -> str:
+        return self.env_overrides.get("SIPPROV_USER") or DEFAULT_USER
+
+    @property
+    def password(self) -> str:
+        return self.env_overrides.get("SIPPROV_PASS") or DEFAULT_PASSWORD
+
+    @property
+    def realm(self) -> str:
+        return self.env_overrides.get("SIPPROV_REALM") or DEFAULT_REALM
+
+    @property
+    def running(self) -> bool:
+        return all(p is not None and p.poll() is None for p in (self.kam, self.uas))
+
+    # -- lifecycle ----------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> Provider:
+        missing = missing_binaries()
+        if missing:
+            raise ProviderError(
+                f"not installed: {', '.join(missing)} (Debian packages kamailio, sip-tester)"
+            )
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        self._sip_port = self._sip_port or free_port()
+        self._uas_port = self._uas_port or free_port()
+        ctrl_port = free_port()
+        env = dict(os.environ)
+        env["SIPPROV_UAS"] = f"{LOOPBACK}:{self._uas_port}"
+        env.update(self.env_overrides)
+
+        uas_log = open(self.workdir / "uas_screen.log", "wb")  # noqa: SIM115 - closed in stop()
+        kam_log = open(self.workdir / "kamailio.log", "wb")  # noqa: SIM115 - closed in stop()
+        self._logs = [uas_log, kam_log]
+        trace = (
+            ["-trace_msg", "-message_file", str(self.workdir / "uas_msg.log")]
+            if self.trace_uas
+            else []
+        )
+        # -ci/-mi keep SIPp's control and media sockets on loopback; -nostdin: no tty
+        self.uas = subprocess.Popen(
+            [
+                "sipp",
+                "-sf",
+                str(UAS_SCENARIO),
+                "-i",
+                LOOPBACK,
+                "-p",
+                str(self._uas_port),
+                "-t",
+                "u1",
+                "-mi",
+                LOOPBACK,
+                "-ci",
+                LOOPBACK,
+                "-cp",
+                str(ctrl_port),
+                "-nostdin",
+                "-trace_err",
+                "-error_file",
+                str(self.workdir / "uas_errors.log"),
+                *trace,
+            ],
+            cwd=self.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=uas_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        # -DD: the creator stays in the foreground (the pid we signal); -E: log to stderr
+        self.kam = subprocess.Popen(
+            [
+                "kamailio",
+                "-f",
+                str(KAMAILIO_CFG),
+                "-l",
+                f"udp:{LOOPBACK}:{self._sip_port}",
+                "-l",
+                f"tcp:{LOOPBACK}:{self._sip_port}",
+                "-P",
+                str(self.workdir / "kamailio.pid"),
+                "-w",
+                str(self.workdir),
+                "-Y",
+                str(self.workdir),
+                "-DD",
+                "-E",
+                "-a",
+                "no",
+                "-n",
+                str(self.children),
+                "-N",
+                str(self.children),
+                "-m",
+                "32",
+                "-M",
+                "4",
+                f"--debug={self.debug}",
+            ],
+            cwd=self.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=kam_log,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+        deadline = t0 + timeout
+        kam_ready: float | None = None
+        uas_ready: float | None = None
+        while True:
+            for proc, name in ((self.kam, "kamailio"), (self.uas, "sipp")):
+                if proc.poll() is not None:
+                    rc = proc.returncode
+                    self.stop()
+                    raise ProviderError(f"{name} exited early rc={rc}, see {self.workdir}")
+            if uas_ready is None and _udp_bound(self._uas_port):
+                uas_ready = time.monotonic()
+            if kam_ready is None and (sip_options(self._sip_port) or "").startswith("SIP/2.0 200"):
+                kam_ready = time.monotonic()
+            if kam_ready is not None and uas_ready is not None:
+                break
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ProviderError(f"provider not ready in {timeout}s, see {self.workdir}")
+            time.sleep(0.005)
+        self.timings = {
+            "uas_ready_ms": (uas_ready - t0) * 1000,
+            "kamailio_ready_ms": (kam_ready - t0) * 1000,
+            "all_ready_ms": (max(kam_ready, uas_ready) - t0) * 1000,
+        }
+        return self
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """SIGTERM, repeated (kamailio's main process can miss one sent during start-up),
+        then SIGKILL each process group (both run in their own session)."""
+        procs = [p for p in (self.kam, self.uas) if p is not None]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            end = min(deadline, time.monotonic() + 0.25)
+            while time.monotonic() < end and any(p.poll() is None for p in procs):
+                time.sleep(0.005)
+        for p in procs:
+            # also reaps kamailio workers that outlived their creator
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, signal.SIGKILL)
+            if p.poll() is None:
+                p.wait(timeout)
+        for fh in self._logs:
+            fh.close()
+        self._logs = []
+
+    def log_tail(self, name: str = "kamailio.log", lines: int = 40) -> str:
+        """The end of one of the provider's logs (for test failure messages)."""
+        try:
+            text = (self.workdir / name).read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> Provider:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
