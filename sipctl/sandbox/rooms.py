@@ -9,6 +9,7 @@ runs the participant's ``on_remove`` hook (the bridge sends BYE or CANCEL there)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import string
 import time
@@ -152,15 +153,11 @@ class RoomRegistry:
             async with self._changed:
                 self._changed.notify_all()
 
-        try:
+        with contextlib.suppress(RuntimeError):  # no loop: nobody can be waiting
             asyncio.get_running_loop().create_task(_wake())
-        except RuntimeError:
-            pass
 
     async def wait_changed(self, timeout: float) -> None:
         """Wait until something changes (or timeout); for tests and long-polls."""
         async with self._changed:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout)
-            except TimeoutError:
-                pass

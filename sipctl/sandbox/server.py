@@ -1,0 +1,397 @@
+"""The sandbox HTTP server: LiveKit's Twirp API plus a loopback admin API for tests.
+
+Request path, as in livekit-server: auth middleware (plain-text 401s) -> Go mux (``/``
+health check, the Twirp services, 404 otherwise) -> Twirp routing -> body decoding ->
+handler (grant checks live in handlers). ``/_sandbox/*`` is the sandbox's own admin API
+(no token, loopback clients only): fault injection, a state dump, reset, flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import struct
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+from livekit.protocol import room as room_pb
+from livekit.protocol import sip as sip_pb
+
+from sipctl.sandbox import twirp
+from sipctl.sandbox.auth import AuthFailure, Grants, Verifier
+from sipctl.sandbox.errors import TwirpError
+from sipctl.sandbox.faults import (
+    HTML_BODY,
+    FaultConfig,
+    FaultConfigError,
+    Faults,
+    parse_config,
+    spoil,
+)
+from sipctl.sandbox.room_service import RoomService
+from sipctl.sandbox.rooms import RoomRegistry
+from sipctl.sandbox.sip_service import BridgeLike, Handler, SipService
+from sipctl.sandbox.store import SipStore
+from sipctl.sandbox.validation import go_quote
+
+LOG = logging.getLogger("sipctl.sandbox")
+PREFIX = "/twirp"
+ADMIN = "/_sandbox/"
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 7880
+    api_key: str = "devkey"
+    api_secret: str = "secret"
+    data_dir: Path | None = None
+    mask_secrets: bool = False
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    # Tests may run without the SIP bridge; None means "import sipctl.sandbox.bridge".
+    bridge_factory: Callable[[RoomRegistry, str, logging.Logger], BridgeLike] | None = None
+
+
+@dataclass(frozen=True)
+class _Method:
+    name: str
+    request: type[Message]
+    handler: Handler | None
+
+
+class _Dropped(Exception):
+    """The connection was reset on purpose; nothing is answered."""
+
+
+def _load_bridge_factory() -> Callable[[RoomRegistry, str, logging.Logger], BridgeLike] | None:
+    try:
+        from sipctl.sandbox.bridge import Bridge  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        # Until the SIP bridge lands, CreateSIPParticipant answers as livekit-server
+        # without livekit-sip does ("no response from servers").
+        return None
+    factory: Callable[[RoomRegistry, str, logging.Logger], BridgeLike] = Bridge
+    return factory
+
+
+class SandboxServer:
+    def __init__(self, config: ServerConfig, logger: logging.Logger = LOG) -> None:
+        self.config = config
+        self.log = logger
+        self.store = SipStore(config.data_dir, logger)
+        self.rooms = RoomRegistry()
+        self.faults = Faults(config.faults)
+        self.verifier = Verifier({config.api_key: config.api_secret})
+        factory = config.bridge_factory or _load_bridge_factory()
+        self.bridge = factory(self.rooms, config.host, logger) if factory else None
+        self.sip = SipService(
+            self.store, self.bridge, mask_secrets=config.mask_secrets, logger=logger
+        )
+        self.room_service = RoomService(self.rooms)
+        self.services = {
+            "livekit.SIP": _methods(sip_pb.DESCRIPTOR.services_by_name["SIP"], self.sip.handlers),
+            "livekit.RoomService": _methods(
+                room_pb.DESCRIPTOR.services_by_name["RoomService"], self.room_service.handlers
+            ),
+        }
+        self.requests_by_method: Counter[str] = Counter()
+        self.stop_requested = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port = config.port
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._entry)
+        return app
+
+    async def start(self) -> None:
+        self.store.load()
+        self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
+        await site.start()
+        addresses = self._runner.addresses
+        if addresses:
+            self.port = addresses[0][1]
+        self.log.info(
+            "sandbox listening on http://%s:%d (data dir: %s)",
+            self.config.host,
+            self.port,
+            self.config.data_dir or "memory only",
+        )
+
+    async def close(self) -> None:
+        """Stop accepting, hang up calls, flush the store."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.bridge is not None:
+            try:
+                await self.bridge.close()
+            except Exception as e:
+                self.log.error("bridge close failed: %s: %s", type(e).__name__, e)
+        await self.rooms.hang_up_all()
+        await self.store.close()
+
+    # --- entry point ---------------------------------------------------------------------
+
+    async def _entry(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        label = f"{request.method} {request.path}"
+        try:
+            if request.path.startswith(ADMIN):
+                resp = await self._admin(request)
+            else:
+                resp, label = await self._api(request, label)
+        except _Dropped:
+            self.log.info("%s connection reset (fault)", label)
+            return web.Response(status=499)
+        except Exception as e:  # never a traceback for a request
+            self.log.error("%s internal error: %s: %s", label, type(e).__name__, e)
+            request["twirp_code"] = "internal"
+            resp = _twirp_error(TwirpError("internal", f"internal error: {e}"))
+        code = request.get("twirp_code", "")
+        self.log.info(
+            "%s %d%s %.1fms",
+            label,
+            resp.status,
+            f" {code}" if code else "",
+            (time.perf_counter() - started) * 1000,
+        )
+        return resp
+
+    async def _api(self, request: web.Request, label: str) -> tuple[web.StreamResponse, str]:
+        try:
+            grants = self.verifier.from_headers(
+                request.headers.get("Authorization"), request.query.get("access_token")
+            )
+        except AuthFailure as e:
+            # http.Error-like plain text, as the Go middleware writes it.
+            return web.Response(status=401, text=e.text, content_type="text/plain"), label
+        path = request.path
+        for service in self.services:
+            if path.startswith(f"{PREFIX}/{service}/"):
+                method = path.rsplit("/", 1)[-1]
+                return await self._twirp(request, service, grants), f"twirp {method}"
+        if path == "/":
+            return web.Response(text="OK"), label
+        return web.Response(status=404, text="404 page not found\n"), label
+
+    # --- twirp ---------------------------------------------------------------------------
+
+    async def _twirp(
+        self, request: web.Request, service: str, grants: Grants | None
+    ) -> web.StreamResponse:
+        if not self.faults.count_request():
+            _reset(request)  # past stop_after: refuse like a server that is going away
+        if self.faults.stop_reached():
+            asyncio.get_running_loop().call_later(0.05, self.stop_requested.set)
+        try:
+            kind, method, body = await self._route(request, service)
+            self.requests_by_method[method.name] += 1
+            return await self._call(request, kind, method, body, grants)
+        except TwirpError as e:
+            request["twirp_code"] = e.code
+            return _twirp_error(e)
+
+    async def _route(self, request: web.Request, service: str) -> tuple[str, _Method, bytes]:
+        path = request.path
+        if request.method != "POST":
+            raise twirp.bad_route(
+                f"unsupported method {go_quote(request.method)} (only POST is allowed)",
+                request.method,
+                path,
+            )
+        prefix, pkg_service, name = twirp.parse_path(path)
+        if pkg_service != service:
+            raise twirp.bad_route(f"no handler for path {go_quote(path)}", request.method, path)
+        if prefix != PREFIX:
+            raise twirp.bad_route(
+                f"invalid path prefix {go_quote(prefix)}, expected {go_quote(PREFIX)}, "
+                f"on path {go_quote(path)}",
+                request.method,
+                path,
+            )
+        method = self.services[service].get(name)
+        if method is None:
+            raise twirp.bad_route(f"no handler for path {go_quote(path)}", request.method, path)
+        header = request.headers.get("Content-Type", "")
+        kind = twirp.content_kind(header)
+        if kind is None:
+            raise twirp.bad_route(
+                f"unexpected Content-Type: {go_quote(header)}", request.method, path
+            )
+        return kind, method, await request.read()
+
+    async def _call(
+        self, request: web.Request, kind: str, method: _Method, body: bytes, grants: Grants | None
+    ) -> web.StreamResponse:
+        msg = method.request()
+        twirp.decode_request(kind, body, msg)
+        faults = self.faults
+        if faults.config.latency_ms > 0:
+            await asyncio.sleep(faults.config.latency_ms / 1000)
+        if faults.reset_connection():
+            _reset(request)
+        rule = faults.error(method.name, "before")
+        if rule is not None:
+            raise TwirpError(rule.code, rule.msg)
+        junk = faults.garbage(method.name, after=False)
+        if junk is not None:
+            return _junk(kind, junk.kind, faults)
+        if method.handler is None:
+            raise TwirpError("unimplemented", f"{method.name} is not implemented by the sandbox")
+        call = twirp.Call(method=method.name, grants=grants, timeout_s=_timeout(request))
+        answer = await method.handler(call, msg)
+        rule = faults.error(method.name, "after")
+        if rule is not None:
+            raise TwirpError(rule.code, rule.msg)
+        bad = faults.bad_answer(method.name)
+        if bad is not None:
+            spoiled = type(answer)()
+            spoiled.CopyFrom(answer)
+            spoil(spoiled, bad.kind)
+            answer = spoiled
+        data = twirp.encode_response(kind, answer)
+        if faults.garbage(method.name, after=True) is not None:
+            data = data[: len(data) // 2]
+        return web.Response(body=data, content_type=twirp.content_type(kind))
+
+    # --- admin ---------------------------------------------------------------------------
+
+    async def _admin(self, request: web.Request) -> web.StreamResponse:
+        if not _is_loopback(request.remote):
+            return web.json_response({"error": "admin API is loopback-only"}, status=403)
+        route = (request.method, request.path[len(ADMIN) :].rstrip("/"))
+        handlers: dict[tuple[str, str], Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
+            ("GET", "ready"): self._admin_ready,
+            ("GET", "faults"): self._admin_get_faults,
+            ("POST", "faults"): self._admin_set_faults,
+            ("DELETE", "faults"): self._admin_clear_faults,
+            ("GET", "state"): self._admin_state,
+            ("POST", "reset"): self._admin_reset,
+            ("POST", "flush"): self._admin_flush,
+        }
+        handler = handlers.get(route)
+        if handler is None:
+            return web.json_response(
+                {"error": f"no admin route {route[0]} {request.path}"}, status=404
+            )
+        return await handler(request)
+
+    async def _admin_ready(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"ready": True, "port": self.port})
+
+    async def _admin_get_faults(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.faults.config.to_json())
+
+    async def _admin_set_faults(self, request: web.Request) -> web.StreamResponse:
+        try:
+            config = parse_config(json.loads(await request.read() or b"{}"))
+        except (ValueError, FaultConfigError) as e:
+            return web.json_response({"error": str(e)}, status=400)
+        self.faults.set(config)
+        self.log.info("faults set: %s", json.dumps(config.to_json()))
+        return web.json_response(config.to_json())
+
+    async def _admin_clear_faults(self, request: web.Request) -> web.StreamResponse:
+        self.faults.clear()
+        self.log.info("faults cleared")
+        return web.json_response(self.faults.config.to_json())
+
+    async def _admin_state(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.state())
+
+    async def _admin_reset(self, request: web.Request) -> web.StreamResponse:
+        await self.rooms.hang_up_all()
+        self.store.clear()
+        self.faults.clear()
+        self.requests_by_method.clear()
+        self.log.info("state reset")
+        return web.json_response(self.state())
+
+    async def _admin_flush(self, request: web.Request) -> web.StreamResponse:
+        await self.store.flush()
+        return web.json_response({"flushed": True})
+
+    def state(self) -> dict[str, Any]:
+        """Everything the sandbox holds. Passwords are included on purpose: this is
+        loopback-only test tooling, and tests must see what was really stored."""
+
+        def dump(msg: Message) -> dict[str, Any]:
+            out: dict[str, Any] = json_format.MessageToDict(
+                msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+            )
+            return out
+
+        return {
+            "sip_outbound_trunks": [dump(t) for t in self.store.outbound.values()],
+            "sip_inbound_trunks": [dump(t) for t in self.store.inbound.values()],
+            "sip_dispatch_rules": [dump(r) for r in self.store.dispatch.values()],
+            "rooms": [
+                {
+                    **dump(r.to_proto()),
+                    "participants": [dump(p.to_proto()) for p in r.participants.values()],
+                }
+                for r in sorted(self.rooms.rooms.values(), key=lambda r: r.name)
+            ],
+            "twirp_requests": self.faults.twirp_requests,
+            "requests_by_method": dict(self.requests_by_method),
+            "faults": self.faults.config.to_json(),
+            "mask_secrets": self.config.mask_secrets,
+            "bridge": self.bridge is not None,
+        }
+
+
+def _methods(service: Any, handlers: dict[str, Handler]) -> dict[str, _Method]:
+    return {
+        m.name: _Method(m.name, GetMessageClass(m.input_type), handlers.get(m.name))
+        for m in service.methods
+    }
+
+
+def _twirp_error(err: TwirpError) -> web.Response:
+    return web.Response(status=err.http_status, body=twirp.error_body(err), content_type=twirp.JSON)
+
+
+def _junk(kind: str, junk: str, faults: Faults) -> web.Response:
+    if junk == "html":
+        return web.Response(status=502, body=HTML_BODY, content_type="text/html")
+    return web.Response(body=faults.garbage_bytes(), content_type=twirp.content_type(kind))
+
+
+def _timeout(request: web.Request) -> float | None:
+    raw = request.headers.get("X-Twirp-Timeout-Ms")
+    try:
+        return int(raw) / 1000 if raw else None
+    except ValueError:
+        return None
+
+
+def _is_loopback(remote: str | None) -> bool:
+    return remote is not None and (remote.startswith("127.") or remote in ("::1", "localhost"))
+
+
+def _reset(request: web.Request) -> None:
+    """Abort the TCP connection with RST, as a crashing server or proxy would."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    raise _Dropped()
