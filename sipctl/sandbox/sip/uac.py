@@ -185,6 +185,7 @@ class Call:
         self._ack: Request | None = None
         self._ack_dest: Addr | None = None
         self._bg: set[asyncio.Task[None]] = set()
+        self._bye: asyncio.Future[Response] | None = None
         self._closed = False
 
     # -- setup ----------------------------------------------------------------------
@@ -458,8 +459,10 @@ class Call:
         h = Headers([("User-Agent", USER_AGENT), *extra])
         req = self.dialog.request("BYE", self.layer.via(), h)
         tx = self.layer.start_request(req, await self._next_hop())
+        # the transaction outlives a short wait here: aclose() lets it finish
+        self._bye = asyncio.ensure_future(tx.final_response())
         try:
-            return await asyncio.wait_for(tx.final_response(), timeout)
+            return await asyncio.wait_for(asyncio.shield(self._bye), timeout)
         except (TimeoutError, TransactionTimeout, TransportError) as exc:
             self.log.info(
                 "SIP BYE got no final response: %s call-id=%s", exc or "timeout", self.spec.call_id
@@ -509,11 +512,16 @@ class Call:
             self.log.warning("SIP background step failed: %r", task.exception())
 
     async def aclose(self, timeout: float = CANCEL_GRACE + 1) -> None:
-        """Wait for background CANCEL/ACK work, then release sockets."""
-        if self._bg:
-            _, pending = await asyncio.wait(set(self._bg), timeout=timeout)
+        """Wait for background CANCEL/ACK work and a pending BYE, then release sockets."""
+        waits: set[asyncio.Future[Any]] = set(self._bg)
+        if self._bye is not None and not self._bye.done():
+            waits.add(self._bye)
+        if waits:
+            _, pending = await asyncio.wait(waits, timeout=timeout)
             for t in pending:
                 t.cancel()
+        if self._bye is not None and self._bye.done() and not self._bye.cancelled():
+            self._bye.exception()  # consumed: a BYE without answer was already logged
         self.close()
 
     def close(self) -> None:
