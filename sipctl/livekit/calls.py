@@ -1,0 +1,473 @@
+"""Place one SIP call through LiveKit and follow it: the wire side of a test call.
+
+This is the only code that places calls and reads rooms. :func:`place_call` sends
+``CreateSIPParticipant`` with ``wait_until_answered`` (only then does a failure carry its
+SIP status), polls the participant's ``sip.callStatus`` through RoomService while that
+request waits (to time the post-dial delay), holds the answered call, then hangs up
+(RemoveParticipant) and deletes the room. Cleanup always runs: on failure, on timeout and
+on cancellation (Ctrl-C, SIGTERM). What happened is returned as a :class:`CallRecord`; the
+verdict is :mod:`sipctl.dial`'s business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from sipctl.errors import ConnectionFailed, LiveKitError
+from sipctl.ownership import parse_metadata
+
+if TYPE_CHECKING:
+    from livekit.api import LiveKitAPI
+
+    from sipctl.commands.common import Connection
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# The bridge reports these in the participant attribute sip.callStatus (outbound calls).
+DIALING, RINGING, AUTOMATION = "dialing", "ringing", "automation"
+ACTIVE, HANGUP = "active", "hangup"
+# Added to max_call_duration: LiveKit may count it from the INVITE, so it covers ringing
+# and DTMF as well as the hold, with room to hang up ourselves first.
+MAX_DURATION_MARGIN = 10.0
+# The HTTP request may take the ring window plus this before we give up on LiveKit.
+REQUEST_MARGIN = 5.0
+# Seconds each DTMF 'w' pauses, and a generous per-digit time (RFC 2833 events).
+DTMF_PAUSE, DTMF_DIGIT = 0.5, 0.25
+
+ErrorKind = Literal["sip", "livekit", "auth", "unreachable", "timeout"]
+
+
+@dataclass(frozen=True)
+class CallError:
+    """Why CreateSIPParticipant did not return an answered call."""
+
+    kind: ErrorKind
+    message: str
+    code: str = ""  # Twirp code, when LiveKit answered
+    http_status: int | None = None
+    sip_status_code: int | None = None
+    sip_status: str | None = None
+
+
+@dataclass
+class CallSpec:
+    """What to dial, and how."""
+
+    trunk_id: str
+    to: str
+    room: str
+    identity: str
+    from_number: str = ""  # empty: LiveKit picks one of the trunk's numbers
+    ringing_timeout: float = 30.0
+    hold: float = 2.0
+    dtmf: str = ""
+    participant_name: str = "sipctl probe"
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dtmf_time(self) -> float:
+        return sum(DTMF_PAUSE if c == "w" else DTMF_DIGIT for c in self.dtmf)
+
+    @property
+    def max_call_duration(self) -> float:
+        return self.ringing_timeout + self.dtmf_time + self.hold + MAX_DURATION_MARGIN
+
+    @property
+    def request_timeout(self) -> float:
+        return self.ringing_timeout + self.dtmf_time + REQUEST_MARGIN
+
+
+@dataclass
+class CallRecord:
+    """What happened on the wire; times are seconds since the request was sent."""
+
+    room: str
+    identity: str
+    started_at: float = field(default_factory=time.time)  # epoch, for reports
+    ringing_at: float | None = None  # first seen sip.callStatus=ringing
+    answered_at: float | None = None  # CreateSIPParticipant returned
+    active_at: float | None = None  # first seen sip.callStatus=active
+    ended_at: float | None = None  # we hung up (or found the call gone)
+    remote_hangup_at: float | None = None  # the participant left on its own after answer
+    last_status: str | None = None
+    statuses: list[tuple[float, str]] = field(default_factory=list)
+    error: CallError | None = None
+    participant_id: str = ""
+    sip_call_id: str = ""
+    cleanup_error: str | None = None
+    cancelled: bool = False
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_at is not None
+
+
+StatusCallback = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class PollTiming:
+    """How often RoomService is asked about the participant."""
+
+    dialing: float = 0.1  # while the request waits: the post-dial delay resolution
+    slow_after: float = 2.0  # after this long ringing, poll less often
+    ringing_slow: float = 0.25
+    holding: float = 0.25  # during the hold, to notice a remote hang-up
+    active_wait: float = 5.0  # after answer, how long sip.callStatus may take to say active
+    settle: float = 2.0  # after an interrupted request, how long the bridge may still join
+    cleanup_budget: float = 15.0
+
+
+def room_name(prefix: str, call: str) -> str:
+    """``<prefix>-<call>-<random>``, with the call name reduced to safe characters."""
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", call).strip("-") or "call"
+    return f"{prefix}-{safe}-{secrets.token_hex(4)}"
+
+
+def probe_identity(call: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", call).strip("-") or "call"
+    return f"sipctl-probe-{safe}"
+
+
+# --- connection ---------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def connect(conn: Connection, *, pool: int = 100) -> AsyncIterator[LiveKitAPI]:
+    """A LiveKit API client for calls; ``pool`` bounds concurrent HTTP connections.
+
+    Failover is off: retrying a CreateSIPParticipant elsewhere could place a second call.
+    """
+    import aiohttp
+    from livekit.api import LiveKitAPI
+
+    session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=10),
+        connector=aiohttp.TCPConnector(limit=max(pool, 10)),
+    )
+    try:
+        yield LiveKitAPI(conn.url, conn.api_key, conn.api_secret, session=session, failover=False)
+    finally:
+        await session.close()
+
+
+def classify(exc: BaseException, url: str = "") -> CallError:
+    """Turn an exception from livekit-api or aiohttp into a :class:`CallError`."""
+    import aiohttp
+    from livekit.api import ServerError
+
+    if isinstance(exc, ServerError):
+        meta = exc.metadata or {}
+        raw = meta.get("sip_status_code")
+        if raw is not None and raw.isdigit():
+            return CallError(
+                "sip",
+                exc.message,
+                exc.code,
+                exc.status,
+                int(raw),
+                meta.get("sip_status") or None,
+            )
+        if exc.status == 401 or exc.code == "unauthenticated":
+            return CallError("auth", exc.message or "unauthenticated", exc.code, exc.status)
+        return CallError("livekit", exc.message, exc.code, exc.status)
+    if isinstance(exc, TimeoutError):
+        return CallError("timeout", "LiveKit did not answer in time")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else str(exc)
+        return CallError("unreachable", f"cannot reach LiveKit at {url or exc.host}: {reason}")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return CallError("unreachable", f"lost the connection to LiveKit: {exc or type(exc)}")
+    raise exc
+
+
+def as_sipctl_error(err: CallError) -> ConnectionFailed | LiveKitError:
+    if err.kind == "unreachable":
+        return ConnectionFailed(err.message)
+    if err.kind == "auth":
+        return ConnectionFailed(
+            "LiveKit refused the credentials: check LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
+        )
+    return LiveKitError(f"LiveKit answered {err.code or 'an error'}: {err.message}")
+
+
+# --- trunks -------------------------------------------------------------------------------
+
+
+async def managed_trunks(api: LiveKitAPI) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Live outbound trunks by name: (managed by sipctl, not managed). Values are ids."""
+    from livekit.api import ListSIPOutboundTrunkRequest
+
+    resp = await api.sip.list_outbound_trunk(ListSIPOutboundTrunkRequest())
+    managed: dict[str, list[str]] = {}
+    other: dict[str, list[str]] = {}
+    for t in resp.items:
+        target = managed if parse_metadata(t.metadata).marker is not None else other
+        target.setdefault(t.name, []).append(t.sip_trunk_id)
+    return managed, other
+
+
+# --- the call -----------------------------------------------------------------------------
+
+
+def _build_request(spec: CallSpec) -> Any:
+    from datetime import timedelta
+
+    from livekit.api import CreateSIPParticipantRequest
+
+    req = CreateSIPParticipantRequest(
+        sip_trunk_id=spec.trunk_id,
+        sip_call_to=spec.to,
+        sip_number=spec.from_number,
+        room_name=spec.room,
+        participant_identity=spec.identity,
+        participant_name=spec.participant_name,
+        participant_attributes=spec.attributes,
+        dtmf=spec.dtmf,
+        wait_until_answered=True,
+    )
+    req.ringing_timeout.FromTimedelta(timedelta(seconds=spec.ringing_timeout))
+    req.max_call_duration.FromTimedelta(timedelta(seconds=spec.max_call_duration))
+    return req
+
+
+class _Follower:
+    """Polls the participant's sip.callStatus and notes when things happen."""
+
+    def __init__(
+        self,
+        api: LiveKitAPI,
+        record: CallRecord,
+        t0: float,
+        timing: PollTiming,
+        on_status: StatusCallback | None,
+    ) -> None:
+        self.api = api
+        self.record = record
+        self.t0 = t0
+        self.timing = timing
+        self.on_status = on_status
+        self.seen = False  # the participant was in the room at least once
+        self.gone = asyncio.Event()  # ... and has left since
+        self.changed = asyncio.Event()
+        self.holding = False
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    async def poll_once(self) -> None:
+        from livekit.api import RoomParticipantIdentity, ServerError
+
+        try:
+            p = await self.api.room.get_participant(
+                RoomParticipantIdentity(room=self.record.room, identity=self.record.identity)
+            )
+        except ServerError as exc:
+            if exc.code == "not_found" and self.seen and not self.gone.is_set():
+                self._left()
+            return
+        except (OSError, TimeoutError) as exc:
+            # a failed poll costs one sample; the call request decides the outcome
+            log.debug("poll of %s failed: %s", self.record.room, exc)
+            return
+        except Exception as exc:
+            import aiohttp
+
+            if isinstance(exc, aiohttp.ClientError):
+                log.debug("poll of %s failed: %s", self.record.room, exc)
+                return
+            raise
+        self.seen = True
+        if not self.record.participant_id:
+            self.record.participant_id = p.sid
+        status = p.attributes.get("sip.callStatus", "")
+        if status and status != self.record.last_status:
+            t = self.now()
+            self.record.last_status = status
+            self.record.statuses.append((t, status))
+            if status == RINGING and self.record.ringing_at is None:
+                self.record.ringing_at = t
+            if status == ACTIVE and self.record.active_at is None:
+                self.record.active_at = t
+            if status == HANGUP and self.record.answered and self.record.remote_hangup_at is None:
+                self.record.remote_hangup_at = t
+                self.gone.set()
+            self.changed.set()
+            if self.on_status is not None:
+                self.on_status(status, t)
+
+    def _left(self) -> None:
+        if self.record.answered and self.record.remote_hangup_at is None:
+            self.record.remote_hangup_at = self.now()
+        self.gone.set()
+        self.changed.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.poll_once()
+            if self.holding:
+                delay = self.timing.holding
+            elif self.record.ringing_at is not None and self.now() > self.timing.slow_after:
+                delay = self.timing.ringing_slow
+            else:
+                delay = self.timing.dialing
+            await asyncio.sleep(delay)
+
+
+async def place_call(
+    api: LiveKitAPI,
+    spec: CallSpec,
+    *,
+    url: str = "",
+    on_status: StatusCallback | None = None,
+    timing: PollTiming | None = None,
+) -> CallRecord:
+    """Dial ``spec``, follow it, hold it, hang up and clean up. Never leaves a call up.
+
+    SIP and LiveKit failures end up in ``record.error``; cancellation is re-raised after
+    the cleanup ran. Anything unexpected propagates (also after the cleanup).
+    """
+    timing = timing or PollTiming()
+    record = CallRecord(room=spec.room, identity=spec.identity)
+    t0 = time.monotonic()
+    follower = _Follower(api, record, t0, timing, on_status)
+    poller = asyncio.create_task(follower.run(), name=f"poll {spec.room}")
+    in_flight = False
+    try:
+        in_flight = True
+        try:
+            info = await api.sip.create_sip_participant(
+                _build_request(spec), timeout=spec.request_timeout
+            )
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            record.cancelled = True
+            raise
+        except Exception as exc:
+            in_flight = isinstance(exc, TimeoutError)  # LiveKit may still be dialing
+            record.error = classify(exc, url)
+            return record
+        in_flight = False
+        record.answered_at = follower.now()
+        record.participant_id = info.participant_id or record.participant_id
+        record.sip_call_id = info.sip_call_id
+        await _await_active(follower, timing)
+        if record.active_at is not None and not follower.gone.is_set():
+            follower.holding = True
+            with contextlib.suppress(TimeoutError):
+                # the hold ends early when the far end hangs up
+                await asyncio.wait_for(follower.gone.wait(), spec.hold)
+        return record
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        record.cancelled = True
+        raise
+    finally:
+        poller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller
+        if record.ended_at is None:
+            record.ended_at = follower.now()
+        settle = timing.settle if in_flight and not follower.seen else 0.0
+        record.cleanup_error = await uncancellable(
+            cleanup(api, spec.room, spec.identity, settle=settle, budget=timing.cleanup_budget)
+        )
+
+
+async def _await_active(follower: _Follower, timing: PollTiming) -> None:
+    """Right after the answer the status may still say ringing/automation for a moment."""
+    deadline = time.monotonic() + timing.active_wait
+    while follower.record.active_at is None and not follower.gone.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        follower.changed.clear()
+        await follower.poll_once()
+        if follower.record.active_at is not None or follower.gone.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(follower.changed.wait(), min(timing.dialing, remaining))
+
+
+async def cleanup(
+    api: LiveKitAPI, room: str, identity: str, *, settle: float = 0.0, budget: float = 15.0
+) -> str | None:
+    """Hang up (RemoveParticipant) and delete the room; None when done, else why not.
+
+    ``settle``: the request was cut off before the participant was ever seen, so the bridge
+    may still join; watch the room that long and clean up again if it does.
+    """
+    try:
+        async with asyncio.timeout(budget):
+            await _remove_and_delete(api, room, identity)
+            deadline = time.monotonic() + settle
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+                if await _room_has_participants(api, room):
+                    await _remove_and_delete(api, room, identity)
+    except TimeoutError:
+        return f"cleanup of room {room} took longer than {budget:g}s"
+    except Exception as exc:
+        err = classify(exc)
+        return f"could not clean up room {room}: {err.message}"
+    return None
+
+
+async def _remove_and_delete(api: LiveKitAPI, room: str, identity: str) -> None:
+    from livekit.api import DeleteRoomRequest, RoomParticipantIdentity
+
+    # Hang up first, so the bridge sends BYE (or CANCEL) before the room goes away.
+    await _ignore_not_found(
+        api.room.remove_participant(RoomParticipantIdentity(room=room, identity=identity))
+    )
+    await _ignore_not_found(api.room.delete_room(DeleteRoomRequest(room=room)))
+
+
+async def _room_has_participants(api: LiveKitAPI, room: str) -> bool:
+    from livekit.api import ListParticipantsRequest, ServerError
+
+    try:
+        resp = await api.room.list_participants(ListParticipantsRequest(room=room))
+    except ServerError as exc:
+        if exc.code == "not_found":
+            return False
+        raise
+    return len(resp.participants) > 0
+
+
+async def _ignore_not_found(aw: Awaitable[Any]) -> None:
+    from livekit.api import ServerError
+
+    try:
+        await aw
+    except ServerError as exc:
+        if exc.code != "not_found":
+            raise
+
+
+async def uncancellable(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to its end even if the caller is cancelled meanwhile, then re-raise.
+
+    Cleanup must finish on Ctrl-C; ``coro`` bounds its own time.
+    """
+    task = asyncio.ensure_future(coro)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            cancelled = True
+            continue
+        if cancelled:
+            raise asyncio.CancelledError
+        return result

@@ -1,0 +1,1 @@
+"""Renderers: plans, apply reports and test-call results in text and machine formats."""
