@@ -304,7 +304,11 @@ def _once(
     async def main() -> list[DialResult]:
         task = asyncio.current_task()
         assert task is not None
-        undo = _install_signals(task.cancel)
+
+        def cancel() -> None:
+            task.cancel()
+
+        undo = _install_signals(cancel)
         try:
             return await run_calls(
                 connection,
