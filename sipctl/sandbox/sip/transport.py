@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -165,7 +166,8 @@ class TcpTransport(Transport):
         except TimeoutError:
             raise TransportError(f"dial tcp {remote[0]}:{remote[1]}: i/o timeout") from None
         except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
+            # Go-like text ("connect: connection refused"), not asyncio's wording
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
             raise TransportError(f"dial tcp {remote[0]}:{remote[1]}: connect: {reason}") from None
         self._t = t
         sock = t.get_extra_info("sockname")
