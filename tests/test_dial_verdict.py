@@ -1,0 +1,199 @@
+"""Verdict rules: what happened on the wire against what the test call expects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sipctl.dial import Verdict, judge, reason
+from sipctl.livekit.calls import CallError, CallRecord
+from sipctl.models import TestCall
+
+
+def call(**kw: Any) -> TestCall:
+    data: dict[str, Any] = {"trunk": "twilio-us", "to": "+15550100001"}
+    data.update(kw)
+    return TestCall.model_validate(data)
+
+
+def answered(at: float, *, ringing: float | None = 0.2, active: bool = True) -> CallRecord:
+    r = CallRecord(room="r", identity="i", ringing_at=ringing, answered_at=at)
+    if active:
+        r.active_at = at + 0.01
+        r.last_status = "active"
+    return r
+
+
+def failed(err: CallError, ringing: float | None = None) -> CallRecord:
+    return CallRecord(room="r", identity="i", error=err, ringing_at=ringing)
+
+
+def sip(code: int, text: str | None = None, twirp: str = "resource_exhausted") -> CallError:
+    return CallError(
+        "sip", f"twirp error unknown: INVITE failed: sip status: {code}", twirp, 429, code, text
+    )
+
+
+def test_answered_in_time_passes() -> None:
+    j = judge(call(answer_within="5s"), answered(1.23))
+    assert j.verdict is Verdict.PASS
+    assert j.cause == "answered in 1.2s"
+    assert j.sip_status_code == 200
+
+
+def test_answered_after_degraded_after_is_degraded() -> None:
+    j = judge(call(answer_within="5s", degraded_after="1s"), answered(2.5))
+    assert j.verdict is Verdict.DEGRADED
+    assert "later than degraded_after 1s" in j.cause
+    assert j.verdict.ok
+
+
+def test_answered_after_answer_within_fails() -> None:
+    j = judge(call(answer_within="2s"), answered(2.5))
+    assert j.verdict is Verdict.FAIL
+    assert j.cause == "answered in 2.5s, later than answer_within 2s"
+
+
+def test_answered_when_a_rejection_was_expected_fails() -> None:
+    j = judge(call(expect={"sip_status": 486}), answered(0.5))
+    assert j.verdict is Verdict.FAIL
+    assert j.cause == "answered in 0.5s, but expected 486 Busy Here"
+
+
+def test_expected_rejection_passes() -> None:
+    j = judge(call(expect={"sip_status": 486}), failed(sip(486, "Busy Here")))
+    assert j.verdict is Verdict.PASS
+    assert j.cause == "rejected with 486 Busy Here, as expected"
+    assert j.sip_status_code == 486
+
+
+def test_unexpected_busy_fails() -> None:
+    j = judge(call(), failed(sip(486, "Busy Here")))
+    assert j.verdict is Verdict.FAIL
+    assert j.cause == "486 Busy Here: +15550100001 is busy"
+
+
+def test_other_rejection_than_expected_names_both() -> None:
+    j = judge(call(expect={"sip_status": 486}), failed(sip(404, "Not Found", "not_found")))
+    assert j.verdict is Verdict.FAIL
+    assert (
+        j.cause == "404 Not Found: the provider does not know +15550100001 (expected 486 Busy Here)"
+    )
+
+
+def test_forbidden_points_at_the_trunk_credentials() -> None:
+    j = judge(call(), failed(sip(403, "Forbidden", "permission_denied")))
+    assert j.verdict is Verdict.FAIL
+    assert j.cause == (
+        "403 Forbidden from the provider: check auth.username/auth.password of trunk twilio-us"
+    )
+
+
+def test_enum_name_status_text_is_replaced_by_the_reason_phrase() -> None:
+    assert reason(400, "SIP_STATUS_BAD_REQUEST") == "400 Bad Request"
+    assert reason(503, "Service Unavailable") == "503 Service Unavailable"
+    assert reason(599) == "599 SIP status"
+
+
+def test_ringing_timeout_is_no_answer_with_post_dial_delay() -> None:
+    err = CallError("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
+    j = judge(call(ringing_timeout="20s"), failed(err, ringing=1.2))
+    assert j.verdict is Verdict.FAIL
+    assert j.cause == "no answer within 20s (ringing since 1.2s)"
+
+
+def test_no_answer_that_never_rang() -> None:
+    err = CallError("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
+    j = judge(call(ringing_timeout="3s"), failed(err))
+    assert j.cause == "no answer within 3s (never rang)"
+
+
+@pytest.mark.parametrize("expected", [487, 408, 480])
+def test_no_answer_satisfies_an_expected_no_answer_status(expected: int) -> None:
+    err = CallError("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
+    j = judge(call(expect={"sip_status": expected}, ringing_timeout="3s"), failed(err, 0.1))
+    assert j.verdict is Verdict.PASS
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (
+            "canceled",
+            "twirp error unknown: transaction failed to complete (0 intermediate responses)",
+        ),
+        (
+            "failed_precondition",
+            "twirp error unknown: dial udp 127.0.0.1:9: connect: connection refused",
+        ),
+        ("invalid_argument", "twirp error unknown: lookup nowhere.invalid: no such host"),
+    ],
+)
+def test_unreachable_provider_is_a_fail(code: str, message: str) -> None:
+    j = judge(call(), failed(CallError("livekit", message, code, 412)))
+    assert j.verdict is Verdict.FAIL
+    assert j.cause.startswith("cannot reach trunk address")
+
+
+def test_repeated_challenges_point_at_credentials() -> None:
+    err = CallError(
+        "livekit",
+        "twirp error unknown: max auth retry attempts reached for SIP invite",
+        "failed_precondition",
+        412,
+    )
+    j = judge(call(), failed(err))
+    assert j.verdict is Verdict.FAIL
+    assert "check auth.username/auth.password of trunk twilio-us" in j.cause
+
+
+def test_missing_live_trunk_is_an_error_telling_to_apply() -> None:
+    err = CallError("livekit", "requested sip trunk does not exist", "not_found", 404)
+    j = judge(call(), failed(err))
+    assert j.verdict is Verdict.ERROR
+    assert "sipctl apply" in j.cause
+    assert not j.retry
+
+
+def test_livekit_unreachable_is_an_error() -> None:
+    err = CallError("unreachable", "cannot reach LiveKit at http://127.0.0.1:1: Connection refused")
+    j = judge(call(), failed(err))
+    assert j.verdict is Verdict.ERROR
+    assert j.cause.startswith("cannot reach LiveKit")
+
+
+def test_refused_credentials_are_an_error_without_retry() -> None:
+    j = judge(call(), failed(CallError("auth", "", "unknown", 401)))
+    assert j.verdict is Verdict.ERROR
+    assert "LIVEKIT_API_SECRET" in j.cause
+    assert not j.retry
+
+
+def test_no_sip_service_is_an_error() -> None:
+    err = CallError("livekit", "twirp error unknown: no response from servers", "unavailable", 503)
+    assert judge(call(), failed(err)).verdict is Verdict.ERROR
+
+
+def test_our_request_timing_out_while_ringing_is_no_answer() -> None:
+    rec = failed(CallError("timeout", "LiveKit did not answer in time"), ringing=0.4)
+    rec.last_status = "ringing"
+    j = judge(call(ringing_timeout="3s"), rec)
+    assert j.verdict is Verdict.FAIL
+    assert j.cause.startswith("no answer within 3s (ringing since 0.4s)")
+
+
+def test_answered_but_never_active_fails() -> None:
+    rec = answered(0.5, active=False)
+    rec.last_status = "automation"
+    j = judge(call(), rec)
+    assert j.verdict is Verdict.FAIL
+    assert "never became active (sip.callStatus: automation)" in j.cause
+
+
+def test_far_end_hangup_during_hold_is_noted_but_passes() -> None:
+    rec = answered(0.5)
+    rec.remote_hangup_at = 2.6
+    j = judge(call(), rec)
+    assert j.verdict is Verdict.PASS
+    assert "the far end hung up after 2.1s" in j.cause
