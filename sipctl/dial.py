@@ -207,6 +207,14 @@ def _no_answer(call: TestCall, record: CallRecord, extra: str = "") -> Judgement
     text = f"no answer within {format_duration(call.ringing_timeout)} ({rang}){extra}"
     if expected in NO_ANSWER_STATUSES:
         return Judgement(Verdict.PASS, f"{text}, as expected ({reason(expected)})")
+    if record.ringing_at is None and record.last_status in (None, "dialing"):
+        # Not even a 18x in the whole ring window: over UDP a closed port or a wrong
+        # address looks exactly like this (no ICMP reaches the bridge's SIP stack).
+        return Judgement(
+            Verdict.FAIL,
+            f"cannot reach trunk address: no response within "
+            f"{format_duration(call.ringing_timeout)} (the call never rang){extra}",
+        )
     return Judgement(Verdict.FAIL, text)
 
 

@@ -103,10 +103,11 @@ def test_ringing_timeout_is_no_answer_with_post_dial_delay() -> None:
     assert j.cause == "no answer within 20s (ringing since 1.2s)"
 
 
-def test_no_answer_that_never_rang() -> None:
+def test_no_answer_that_never_rang_suggests_an_unreachable_address() -> None:
     err = CallError("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
     j = judge(call(ringing_timeout="3s"), failed(err))
-    assert j.cause == "no answer within 3s (never rang)"
+    assert j.verdict is Verdict.FAIL
+    assert j.cause == "cannot reach trunk address: no response within 3s (the call never rang)"
 
 
 @pytest.mark.parametrize("expected", [487, 408, 480])
