@@ -1,0 +1,410 @@
+"""Execute a :class:`~sipctl.plan.Plan`: in a safe order, concurrently, with a report.
+
+Order (as LiveKit checks inbound-trunk and dispatch-rule conflicts on every write):
+
+1. a change that gives up a number or a rule key another change takes runs first;
+2. trunks before the dispatch rules that reference them (a new trunk's ID is needed);
+3. deletes that free nothing run last, dispatch rules before trunks.
+
+At most ``parallelism`` changes are in flight. Transient failures are retried with
+backoff (a create looks its name up before retrying). A change whose prerequisite did not
+apply is *not attempted*. Ctrl-C stops starting new changes and waits for those in flight.
+After a complete apply, the test calls whose trunk was created or changed are dialed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import signal
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from sipctl.errors import SipctlError
+from sipctl.livekit.resource import LiveState, describe
+from sipctl.models import DispatchRule, InboundTrunk, Resource, TestCall
+from sipctl.plan import Change, Plan
+
+if TYPE_CHECKING:
+    from sipctl.commands.common import Connection
+    from sipctl.dial import DialEvent, DialResult
+
+log = logging.getLogger(__name__)
+
+Status = Literal["applied", "failed", "not attempted"]
+
+
+@dataclass
+class Outcome:
+    change: Change
+    status: Status = "not attempted"
+    error: str | None = None  # the server's error (failed) or why not attempted
+    id: str | None = None  # the live ID after the change (a create's new ID)
+    seconds: float = 0.0
+
+
+@dataclass
+class ApplyReport:
+    outcomes: list[Outcome]
+    interrupted: bool = False
+    verification: list[DialResult] = field(default_factory=list)
+    verification_skipped: str | None = None  # why no verification dials ran
+    warnings: list[str] = field(default_factory=list)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(o.status == "applied" for o in self.outcomes)
+
+    @property
+    def verification_ok(self) -> bool:
+        return all(r.ok for r in self.verification)
+
+
+# --- ordering --------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"^\+?[\d\- ()]+$")
+
+
+def normalize_number(num: str) -> str:
+    """LiveKit's NormalizeNumber: strip spaces, '-', '(' and ')', ensure a leading '+'."""
+    if not num or not _NUMBER.match(num):
+        return num
+    num = num.translate(str.maketrans("", "", " -()"))
+    return num if num.startswith("+") else "+" + num
+
+
+def conflict_keys(model: Resource | None) -> set[tuple[str, ...]]:
+    """What LiveKit lets only one resource hold: an inbound trunk's (number, allowed
+    caller) pairs, a dispatch rule's (pin, trunk, caller, called number) combinations."""
+    if isinstance(model, InboundTrunk):
+        keys: set[tuple[str, ...]] = set()
+        for num in [normalize_number(n) for n in model.numbers] or [""]:
+            if not model.allowed_numbers:
+                keys.add((num, ""))
+            for allowed in model.allowed_numbers:
+                keys.add((num, normalize_number(allowed)))
+        return keys
+    if isinstance(model, DispatchRule):
+        r = model.rule
+        pin = (r.direct or r.individual or r.callee).pin  # type: ignore[union-attr]
+        return {
+            (pin, trunk, normalize_number(caller), normalize_number(called))
+            for trunk in model.trunks or [""]
+            for caller in model.inbound_numbers or [""]
+            for called in model.numbers or [""]
+        }
+    return set()
+
+
+@dataclass
+class Deps:
+    hard: set[str] = field(default_factory=set)  # must have applied first
+    soft: set[str] = field(default_factory=set)  # must have finished first (any outcome)
+
+
+def dependencies(changes: Sequence[Change]) -> tuple[dict[str, Deps], list[str]]:
+    """Each change's prerequisites, and warnings (a cycle of moved numbers or keys)."""
+    deps = {c.key: Deps() for c in changes}
+    by_key = {c.key: c for c in changes}
+    creates = {c.name: c.key for c in changes if c.kind == "inbound_trunk" and c.action == "create"}
+    for c in changes:
+        if c.kind == "dispatch_rule" and c.action != "delete":
+            assert isinstance(c.desired, DispatchRule)
+            deps[c.key].hard |= {creates[t] for t in c.desired.trunks if t in creates}
+    conflict_edges: set[tuple[str, str]] = set()
+    freeing: set[str] = set()
+    for kind in ("inbound_trunk", "dispatch_rule"):
+        freed: dict[tuple[str, ...], list[str]] = {}
+        for c in changes:
+            if c.kind != kind or c.live is None or c.live.model is None:
+                continue
+            new = set() if c.action == "delete" else conflict_keys(c.desired)
+            for k in conflict_keys(c.live.model) - new:
+                freed.setdefault(k, []).append(c.key)
+        for c in changes:
+            if c.kind != kind or c.action == "delete":
+                continue
+            old = conflict_keys(c.live.model if c.live else None)
+            for k in conflict_keys(c.desired) - old:
+                for other in freed.get(k, []):
+                    if other != c.key:
+                        deps[c.key].hard.add(other)
+                        conflict_edges.add((c.key, other))
+                        freeing.add(other)
+    others = [c.key for c in changes if c.action != "delete"]
+    rule_deletes = [
+        c.key
+        for c in changes
+        if c.action == "delete" and c.kind == "dispatch_rule" and c.key not in freeing
+    ]
+    for c in changes:
+        if c.action == "delete" and c.key not in freeing:
+            deps[c.key].soft |= set(others)
+            if c.kind != "dispatch_rule":
+                deps[c.key].soft |= set(rule_deletes)
+    warnings = _break_cycles(deps, conflict_edges, by_key)
+    return deps, warnings
+
+
+def _break_cycles(
+    deps: dict[str, Deps], conflict_edges: set[tuple[str, str]], by_key: Mapping[str, Change]
+) -> list[str]:
+    """Numbers swapped between resources make a cycle: drop those edges (the server may
+    then refuse one write, which the report shows) rather than wait forever."""
+    remaining = set(deps)
+    while remaining:
+        ready = {k for k in remaining if not ((deps[k].hard | deps[k].soft) & remaining)}
+        if ready:
+            remaining -= ready
+            continue
+        stuck = sorted(remaining)
+        for a, b in conflict_edges:
+            if a in remaining and b in remaining:
+                deps[a].hard.discard(b)
+        names = ", ".join(by_key[k].label() for k in stuck)
+        if not any(not ((deps[k].hard | deps[k].soft) & remaining) for k in remaining):
+            # not a conflict cycle (should not happen): drop every edge among them
+            for k in remaining:
+                deps[k].hard -= remaining
+                deps[k].soft -= remaining
+        return [
+            f"numbers or rule keys are swapped between {names}: LiveKit may refuse one of "
+            "these writes; apply the swap in two steps if it does"
+        ]
+    return []
+
+
+# --- running ---------------------------------------------------------------------------
+
+
+def _known_trunk_ids(state: LiveState) -> dict[str, str]:
+    ids = {name: r.id for name, r in state.managed["inbound_trunk"].items()}
+    for name, group in state.unmanaged["inbound_trunk"].items():
+        if len(group) == 1 and name not in ids:
+            ids[name] = group[0].id  # adopted by this plan (or referenced by name)
+    return ids
+
+
+async def run_changes(
+    conn: Connection,
+    plan: Plan,
+    state: LiveState,
+    *,
+    parallelism: int,
+    stop: asyncio.Event | None = None,
+    outcomes: Sequence[Outcome] | None = None,
+) -> list[Outcome]:
+    """Apply every change of ``plan``; one :class:`Outcome` per change, in plan order.
+
+    ``outcomes`` (one per change, in order) are filled in place, so a caller keeps them
+    even when the run is cancelled.
+    """
+    from sipctl.livekit import adapter
+    from sipctl.livekit.client import connect
+
+    stop = stop or asyncio.Event()
+    changes = plan.changes
+    deps, warnings = dependencies(changes)
+    for w in warnings:
+        log.warning("%s", w)
+    given = list(outcomes) if outcomes is not None else [Outcome(c) for c in changes]
+    by_key = {o.change.key: o for o in given}
+    done = {c.key: asyncio.Event() for c in changes}
+    sem = asyncio.Semaphore(max(1, parallelism))
+    created: dict[str, str] = {}
+    resolve = adapter.trunk_resolver(_known_trunk_ids(state), created)
+
+    async with connect(conn) as api:
+
+        async def one(c: Change) -> None:
+            out = by_key[c.key]
+            try:
+                d = deps[c.key]
+                for k in d.hard | d.soft:
+                    await done[k].wait()
+                failed = [k for k in sorted(d.hard) if by_key[k].status != "applied"]
+                if failed:
+                    names = ", ".join(by_key[k].change.label() for k in failed)
+                    out.error = f"waits for {names}, which did not apply"
+                    return
+                if stop.is_set():
+                    out.error = "interrupted before it started"
+                    return
+                async with sem:
+                    if stop.is_set():
+                        out.error = "interrupted before it started"
+                        return
+                    t0 = time.monotonic()
+                    try:
+                        res = await adapter.execute(api, conn, c, resolve)
+                    except asyncio.CancelledError:
+                        out.status = "failed"
+                        out.error = "interrupted in flight: it may or may not have applied"
+                        raise
+                    except SipctlError as exc:
+                        out.status, out.error = "failed", str(exc)
+                    except Exception as exc:  # a bug must not stop the other changes
+                        log.debug("change %s crashed", c.key, exc_info=True)
+                        out.status = "failed"
+                        out.error = f"internal error ({type(exc).__name__}: {exc})"
+                    else:
+                        out.status = "applied"
+                        out.id = res.id if res is not None else c.id
+                        if c.kind == "inbound_trunk" and res is not None:
+                            created[c.name] = res.id
+                    finally:
+                        out.seconds = time.monotonic() - t0
+            finally:
+                done[c.key].set()
+
+        tasks = [asyncio.create_task(one(c), name=c.key) for c in changes]
+        await _wait_all(tasks)
+    return given
+
+
+async def _wait_all(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Wait for every task; when cancelled, cancel them, wait for them, then re-raise."""
+    cancelled = False
+    while True:
+        pending = [t for t in tasks if not t.done()]
+        if not pending:
+            break
+        try:
+            await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            cancelled = True
+            for t in pending:
+                t.cancel()
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+@contextlib.contextmanager
+def sigint_stops(stop: asyncio.Event, task: asyncio.Task[Any] | None) -> Any:
+    """First Ctrl-C: stop starting changes; a second one cancels what is in flight."""
+    loop = asyncio.get_running_loop()
+
+    def handler() -> None:
+        if stop.is_set():
+            if task is not None:
+                task.cancel()
+            return
+        stop.set()
+        log.warning("interrupted: no new changes start; waiting for those in flight")
+
+    installed = False
+    try:
+        loop.add_signal_handler(signal.SIGINT, handler)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):
+        pass  # not the main thread (tests): Ctrl-C handling is the caller's
+    try:
+        yield
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+# --- verification dials ----------------------------------------------------------------
+
+
+def verification_calls(
+    plan: Plan, outcomes: Iterable[Outcome], test_calls: Mapping[str, TestCall]
+) -> tuple[list[tuple[str, TestCall]], list[str], dict[str, str]]:
+    """The test calls to dial after an apply, warnings for changed trunks nobody dials,
+    and the changed trunks' live IDs."""
+    changed: dict[str, str] = {}
+    for o in outcomes:
+        c = o.change
+        if c.kind != "outbound_trunk" or o.status != "applied" or o.id is None:
+            continue
+        if c.action == "create" or c.action == "update" or (c.action == "adopt" and c.fields):
+            changed[c.name] = o.id
+    calls = [
+        (name, tc)
+        for name, tc in sorted(test_calls.items())
+        if tc.trunk in changed and tc.verify_on_apply
+    ]
+    dialed = {tc.trunk for _, tc in calls}
+    warnings = [
+        f"{describe('outbound_trunk', name)} changed but no test call verifies it on apply "
+        "(add one to test_calls)"
+        for name in sorted(changed)
+        if name not in dialed
+    ]
+    return calls, warnings, changed
+
+
+async def verify(
+    conn: Connection,
+    calls: Sequence[tuple[str, TestCall]],
+    trunk_ids: Mapping[str, str],
+    *,
+    parallelism: int,
+    max_per_trunk: int,
+    on_event: Callable[[DialEvent], None] | None = None,
+) -> list[DialResult]:
+    """Dial ``calls`` through the shared runner (the one ``sipctl check`` uses)."""
+    from sipctl.dial import run_calls
+
+    return await run_calls(
+        conn,
+        calls,
+        trunk_ids=dict(trunk_ids),
+        parallelism=parallelism,
+        max_per_trunk=max_per_trunk,
+        on_event=on_event,
+    )
+
+
+async def apply_plan(
+    conn: Connection,
+    plan: Plan,
+    state: LiveState,
+    test_calls: Mapping[str, TestCall],
+    *,
+    parallelism: int,
+    check_parallelism: int = 4,
+    max_calls_per_trunk: int = 2,
+    run_verification: bool = True,
+    on_dial_event: Callable[[DialEvent], None] | None = None,
+) -> ApplyReport:
+    """Apply ``plan`` (Ctrl-C aware), then run the verification dials when it all applied."""
+    stop = asyncio.Event()
+    report = ApplyReport([Outcome(c) for c in plan.changes])
+    with sigint_stops(stop, asyncio.current_task()):
+        try:
+            await run_changes(
+                conn, plan, state, parallelism=parallelism, stop=stop, outcomes=report.outcomes
+            )
+        except asyncio.CancelledError:
+            report.interrupted = True
+            return report
+    report.interrupted = stop.is_set()
+    calls, warnings, ids = verification_calls(plan, report.outcomes, test_calls)
+    report.warnings.extend(warnings)
+    if not report.ok:
+        if calls:
+            report.verification_skipped = "the apply did not complete"
+        return report
+    if not run_verification:
+        if calls:
+            report.verification_skipped = "--no-verify"
+        return report
+    if calls:
+        report.verification = await verify(
+            conn,
+            calls,
+            ids,
+            parallelism=check_parallelism,
+            max_per_trunk=max_calls_per_trunk,
+            on_event=on_dial_event,
+        )
+    return report

@@ -1,0 +1,176 @@
+"""``sipctl apply``: make LiveKit match the config (or a saved plan), then verify."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sipctl.commands.common import (
+    EXIT_CHECK_FAILED,
+    EXIT_ERROR,
+    EXIT_OK,
+    LazyConnection,
+    Options,
+    common_options,
+    connection_options,
+    handle_errors,
+    load,
+)
+from sipctl.errors import SipctlError
+
+EXIT_INTERRUPTED = 130
+
+
+@click.command("apply")
+@click.argument(
+    "plan_file",
+    required=False,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (needed without a TTY).")
+@click.option(
+    "--allow-delete", is_flag=True, help="Delete managed resources no longer in the config."
+)
+@click.option("--force", is_flag=True, help="Apply even past the update/delete thresholds.")
+@click.option("--no-verify", is_flag=True, help="Skip the verification dials.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 256),
+    help="Changes in flight at once (default settings.parallelism, 8).",
+)
+@click.option(
+    "--target", "targets", multiple=True, metavar="NAME", help="Only this resource (repeatable)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+@common_options
+@connection_options
+@handle_errors
+def command(
+    opts: Options,
+    conn: LazyConnection,
+    plan_file: Path | None,
+    auto_approve: bool,
+    allow_delete: bool,
+    force: bool,
+    no_verify: bool,
+    parallelism: int | None,
+    targets: tuple[str, ...],
+    fmt: str,
+) -> None:
+    """Make LiveKit match the config, then dial the test calls of what changed.
+
+    Without PLAN_FILE: plans, prints the plan and asks for confirmation (without a TTY,
+    --auto-approve is required). With PLAN_FILE (from `sipctl plan --out`): applies
+    exactly that plan, or refuses when the config or LiveKit changed since it was made.
+    Exit 0; 1 when a change failed (the report lists every change as applied, failed or
+    not attempted); 3 when a verification dial failed.
+    """
+    import asyncio
+
+    from sipctl.apply import apply_plan
+    from sipctl.plan import raise_if_unsafe
+    from sipctl.reconcile import check_saved, current_plan, load_saved, saved_options
+    from sipctl.render import apply_json, apply_text, plan_json, plan_text
+
+    config = load(opts)
+    saved: dict[str, Any] | None = None
+    if plan_file is not None:
+        if targets or allow_delete:
+            raise click.UsageError(
+                "--target and --allow-delete cannot be combined with a saved plan: they "
+                "were fixed when the plan was made"
+            )
+        saved = load_saved(plan_file)
+        allow_delete, targets = saved_options(saved)
+    connection = conn.get()
+    plan, state = asyncio.run(
+        current_plan(
+            connection,
+            config,
+            allow_delete=allow_delete,
+            targets=targets,
+            digests=saved is not None or fmt == "json",
+        )
+    )
+    if saved is not None and plan_file is not None:
+        check_saved(saved, plan_file, plan, state, connection)
+    meta = {
+        "livekit_url": connection.url,
+        "api_key": connection.api_key,
+        "config_dir": str(opts.config),
+    }
+    as_json = fmt == "json"
+    plan_doc = plan_json.document(plan, **meta) if as_json else None
+    if not as_json:
+        click.echo(plan_text.render(plan, color=opts.color), nl=False, color=opts.color)
+    if not plan.has_changes:
+        if as_json:
+            from sipctl.apply import ApplyReport
+
+            click.echo(
+                apply_json.render(ApplyReport([]), exit_code=EXIT_OK, plan=plan_doc), nl=False
+            )
+        return
+    raise_if_unsafe(plan, force)
+    if saved is None and not auto_approve:
+        _confirm(plan_text.render(plan, color=opts.color) if as_json else None)
+
+    settings = config.settings
+    report = asyncio.run(
+        apply_plan(
+            connection,
+            plan,
+            state,
+            config.test_calls,
+            parallelism=parallelism or settings.parallelism,
+            check_parallelism=settings.check_parallelism,
+            max_calls_per_trunk=settings.max_calls_per_trunk,
+            run_verification=not no_verify,
+        )
+    )
+    if report.interrupted:
+        code = EXIT_INTERRUPTED
+    elif not report.ok:
+        code = EXIT_ERROR
+    elif not report.verification_ok:
+        code = EXIT_CHECK_FAILED
+    else:
+        code = EXIT_OK
+    if as_json:
+        click.echo(apply_json.render(report, exit_code=code, plan=plan_doc), nl=False)
+    else:
+        click.echo("")
+        click.echo(apply_text.render(report, color=opts.color), nl=False, color=opts.color)
+        if not report.ok:
+            click.echo("Run `sipctl plan` to see what remains.")
+    sys.exit(code)
+
+
+def _confirm(plan_text: str | None) -> None:
+    """Ask on a terminal; without one, refuse (CI must say --auto-approve)."""
+    if not sys.stdin.isatty():
+        raise SipctlError(
+            "refusing to apply without confirmation: stdin is not a terminal; review the "
+            "plan and pass --auto-approve (or save it with `sipctl plan --out FILE` and run "
+            "`sipctl apply FILE`)"
+        )
+    if plan_text is not None:
+        click.echo(plan_text, nl=False, err=True)
+    answer = click.prompt(
+        "Apply these changes? Only 'yes' will be accepted",
+        default="",
+        show_default=False,
+        err=True,
+    )
+    if answer.strip() != "yes":
+        raise SipctlError("apply cancelled: nothing was changed")

@@ -1,0 +1,123 @@
+"""``sipctl plan``: show what apply would change in LiveKit."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from sipctl.commands.common import (
+    EXIT_CHANGES,
+    LazyConnection,
+    Options,
+    common_options,
+    connection_options,
+    handle_errors,
+    load,
+)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file, so a reader never sees half."""
+    import os
+    import tempfile
+
+    from sipctl.errors import SipctlError
+
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise SipctlError(f"cannot write {path}: {exc}") from None
+
+
+@click.command("plan")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Output format (json: versioned, for machines; markdown: a PR comment).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also save the plan as JSON, for `sipctl apply FILE`.",
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="NAME",
+    help="Only this resource (repeatable).",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when there are changes (0 when none, 1 on error).",
+)
+@click.option(
+    "--allow-delete",
+    is_flag=True,
+    help="Plan deletes of managed resources no longer in the config.",
+)
+@common_options
+@connection_options
+@handle_errors
+def command(
+    opts: Options,
+    conn: LazyConnection,
+    fmt: str,
+    out: Path | None,
+    targets: tuple[str, ...],
+    detailed_exitcode: bool,
+    allow_delete: bool,
+) -> None:
+    """Show what `sipctl apply` would change in LiveKit.
+
+    Compares the config with the live outbound trunks, inbound trunks and dispatch rules:
+    + create, ~ update (field: old -> new), - delete, ~ adopt; secrets are shown as
+    (sensitive value). Exit 0, or with --detailed-exitcode 2 when there are changes.
+    """
+    import asyncio
+
+    from sipctl.reconcile import current_plan
+    from sipctl.render import plan_json
+
+    config = load(opts)
+    connection = conn.get()
+    plan, _ = asyncio.run(
+        current_plan(
+            connection,
+            config,
+            allow_delete=allow_delete,
+            targets=targets,
+            digests=fmt == "json" or out is not None,
+        )
+    )
+    meta = {
+        "livekit_url": connection.url,
+        "api_key": connection.api_key,
+        "config_dir": str(opts.config),
+    }
+    if out is not None:
+        write_atomic(out, plan_json.render(plan, **meta))
+    if fmt == "json":
+        click.echo(plan_json.render(plan, **meta), nl=False)
+    elif fmt == "markdown":
+        from sipctl.render import plan_markdown
+
+        click.echo(plan_markdown.render(plan), nl=False)
+    else:
+        from sipctl.render import plan_text
+
+        click.echo(plan_text.render(plan, color=opts.color), nl=False, color=opts.color)
+    if out is not None:
+        click.echo(f"Saved the plan to {out}: apply it with `sipctl apply {out}`.", err=True)
+    if detailed_exitcode and plan.has_changes:
+        sys.exit(EXIT_CHANGES)

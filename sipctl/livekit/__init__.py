@@ -1,0 +1,1 @@
+"""The only code that speaks ``livekit-api``: connect, read live state, write changes."""

@@ -1,0 +1,205 @@
+"""Open a ``livekit.api.LiveKitAPI`` for a connection and make its failures readable.
+
+Everything that talks to LiveKit goes through :func:`connect` and :func:`call` (or
+:func:`translate_error` for code that wants its own retry policy, such as test calls).
+A failure becomes one :class:`~sipctl.errors.SipctlError` line that names what to fix:
+the secret, the URL or the key's grants; or the server's own answer, naming the resource.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from sipctl.errors import ConnectionFailed, LiveKitError, SipctlError
+
+if TYPE_CHECKING:
+    from livekit.api import LiveKitAPI
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# One request's total budget (the SDK's default is 10 s).
+REQUEST_TIMEOUT = 10.0
+# Transient failures are retried this many times with exponential backoff and jitter.
+RETRIES = 3
+BACKOFF = 0.2
+BACKOFF_MAX = 2.0
+
+_TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
+
+
+class ConnectionLike(Protocol):
+    """What :func:`connect` needs (``sipctl.commands.common.Connection`` fits)."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def api_key(self) -> str: ...
+
+    @property
+    def api_secret(self) -> str: ...
+
+
+class TransientError(LiveKitError):
+    """A failure worth retrying (5xx, unavailable, deadline, reset connection)."""
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+class ServerAnswer(LiveKitError):
+    """LiveKit answered with a Twirp error that is not about the connection."""
+
+    def __init__(self, message: str, code: str, status: int, server_message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.server_message = server_message
+
+
+@asynccontextmanager
+async def connect(
+    conn: ConnectionLike, timeout: float = REQUEST_TIMEOUT
+) -> AsyncIterator[LiveKitAPI]:
+    """``async with connect(conn) as api:`` a LiveKitAPI whose session is always closed."""
+    import aiohttp
+    from livekit.api import LiveKitAPI
+
+    url = conn.url.strip()
+    if "://" not in url:
+        raise ConnectionFailed(
+            f"LIVEKIT_URL {url!r} is not a URL: write it as https://<project>.livekit.cloud "
+            "or http://127.0.0.1:7880 (--url)"
+        )
+    try:
+        api = LiveKitAPI(
+            url,
+            conn.api_key,
+            conn.api_secret,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        )
+    except ValueError as exc:
+        raise ConnectionFailed(f"cannot use LIVEKIT_URL {url!r}: {exc} (--url)") from None
+    try:
+        yield api
+    finally:
+        await api.aclose()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a retry may succeed: 5xx/unavailable/deadline answers, resets, timeouts."""
+    import aiohttp
+    from livekit.api import ServerError
+
+    if isinstance(exc, TransientError):
+        return True
+    if isinstance(exc, ServerError):
+        if exc.status == 401 or exc.status == 501:
+            return False
+        return exc.code in ("unavailable", "deadline_exceeded") or exc.status in _TRANSIENT_STATUS
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return False  # refused / DNS: the URL is wrong, not flaky
+    return isinstance(exc, aiohttp.ClientConnectionError | asyncio.TimeoutError | ConnectionError)
+
+
+def translate_error(exc: BaseException, conn: ConnectionLike, what: str) -> SipctlError:
+    """One clear error for a failed request; ``what`` names the request or resource.
+
+    Connection problems (wrong secret, unreachable URL, missing grant) name the setting to
+    fix; other server answers keep the server's code and message.
+    """
+    import aiohttp
+    from livekit.api import ServerError
+
+    if isinstance(exc, SipctlError):
+        return exc
+    url = conn.url
+    if isinstance(exc, ServerError):
+        code, status, msg = exc.code, exc.status, exc.message
+        if status == 401 and code != "unauthenticated":
+            # The auth middleware answers in plain text; the SDK sees code "unknown".
+            return ConnectionFailed(
+                f"LiveKit at {url} refused the credentials (HTTP 401): check "
+                f"LIVEKIT_API_KEY and LIVEKIT_API_SECRET (--api-key/--api-secret); "
+                f"API key {conn.api_key!r} is unknown or the secret does not match"
+            )
+        if code in ("unauthenticated", "permission_denied"):
+            return ConnectionFailed(
+                f"LiveKit at {url} denied {what} ({code}: {msg or 'permissions denied'}): "
+                f"API key {conn.api_key!r} needs the SIP admin grant (sip.admin) for "
+                "trunks and dispatch rules, and sip.call for test calls"
+            )
+        if code == "bad_route" or (status == 404 and code == "unknown"):
+            return ConnectionFailed(
+                f"{url} does not serve LiveKit's SIP API (HTTP {status} {code}): check "
+                "LIVEKIT_URL (--url)"
+            )
+        detail = f"{code}: {msg}" if msg else f"{code} (HTTP {status})"
+        text = f"{what}: LiveKit answered {detail}"
+        if is_transient(exc):
+            return TransientError(text, exc)
+        return ServerAnswer(text, code, status, msg)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = (exc.os_error.strerror or str(exc.os_error)) if exc.os_error else str(exc)
+        return ConnectionFailed(
+            f"cannot reach LiveKit at {url} ({reason}): check LIVEKIT_URL (--url)"
+        )
+    if isinstance(exc, aiohttp.InvalidURL):
+        return ConnectionFailed(f"LIVEKIT_URL {url!r} is not a valid URL (--url)")
+    if isinstance(exc, asyncio.TimeoutError):
+        return TransientError(
+            f"{what}: LiveKit at {url} did not answer in time: check LIVEKIT_URL (--url) "
+            "and the network",
+            exc,
+        )
+    from google.protobuf.message import DecodeError
+
+    if isinstance(exc, DecodeError):
+        return LiveKitError(
+            f"{what}: LiveKit at {url} answered with something that is not a valid "
+            "protobuf message (is LIVEKIT_URL a LiveKit server, or a proxy in between?)"
+        )
+    if isinstance(exc, aiohttp.ClientError | ConnectionError):
+        return TransientError(f"{what}: connection to LiveKit at {url} failed ({exc})", exc)
+    return LiveKitError(f"{what}: {type(exc).__name__}: {exc}")
+
+
+async def call(
+    conn: ConnectionLike,
+    what: str,
+    fn: Callable[[], Awaitable[T]],
+    *,
+    retries: int = RETRIES,
+    before_retry: Callable[[], Awaitable[T | None]] | None = None,
+) -> T:
+    """Run one request, retrying transient failures with backoff; raise a clear error.
+
+    ``before_retry`` runs before each retry; when it returns a value, that is the result
+    (a create looks its name up first, so a lost answer never becomes a second create).
+    """
+    attempt = 0
+    while True:
+        try:
+            return await fn()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            err = translate_error(exc, conn, what)
+            if not isinstance(err, TransientError) or attempt >= retries:
+                raise err from None
+            delay = min(BACKOFF_MAX, BACKOFF * 2**attempt) * (0.5 + random.random())
+            attempt += 1
+            log.debug("%s failed (%s); retry %d/%d in %.2fs", what, err, attempt, retries, delay)
+            await asyncio.sleep(delay)
+            if before_retry is not None:
+                found = await before_retry()
+                if found is not None:
+                    return found

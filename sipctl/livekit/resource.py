@@ -1,0 +1,101 @@
+"""A live resource as sipctl sees it (no livekit import: the plan logic uses it too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sipctl.models import Kind, Resource
+from sipctl.ownership import Marker
+
+KINDS: tuple[Kind, ...] = ("outbound_trunk", "inbound_trunk", "dispatch_rule")
+
+KIND_TITLE: dict[str, str] = {
+    "outbound_trunk": "outbound trunk",
+    "inbound_trunk": "inbound trunk",
+    "dispatch_rule": "dispatch rule",
+}
+
+
+@dataclass
+class LiveResource:
+    """One live resource read from LiveKit, mapped to the model the config would give."""
+
+    kind: Kind
+    id: str
+    name: str
+    model: Resource | None  # None when the answer did not fit (see ``error``)
+    marker: Marker | None  # None: not managed by sipctl
+    password: str = ""  # the auth password exactly as the server returned it
+    metadata_text: str | None = None  # live metadata that is not a JSON object
+    info: Any = field(default=None, repr=False)  # the protobuf, for replace and digests
+    error: str | None = None
+
+    @property
+    def managed(self) -> bool:
+        return self.marker is not None
+
+    def label(self) -> str:
+        return describe(self.kind, self.name, self.id)
+
+
+def describe(kind: str, name: str, rid: str | None = None) -> str:
+    title = KIND_TITLE.get(kind, kind)
+    return f"{title} {name!r}" + (f" ({rid})" if rid else "")
+
+
+@dataclass
+class Duplicate:
+    kind: Kind
+    name: str
+    ids: list[str]
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.ids)} live {KIND_TITLE[self.kind]}s are managed under the name "
+            f"{self.name!r}: {', '.join(self.ids)}; delete or rename all but one (sipctl "
+            "identifies a resource by its name)"
+        )
+
+
+@dataclass
+class LiveState:
+    """What LiveKit holds, mapped to models and split by ownership."""
+
+    # kind -> name -> resource, for resources carrying sipctl's marker
+    managed: dict[Kind, dict[str, LiveResource]] = field(
+        default_factory=lambda: {k: {} for k in KINDS}
+    )
+    # kind -> name -> resources without the marker (a name may repeat)
+    unmanaged: dict[Kind, dict[str, list[LiveResource]]] = field(
+        default_factory=lambda: {k: {} for k in KINDS}
+    )
+    duplicates: list[Duplicate] = field(default_factory=list)
+    # inbound trunk ID -> name, for dispatch rules' trunk references
+    inbound_names: dict[str, str] = field(default_factory=dict)
+    # every resource in the order read, per kind
+    all: dict[Kind, list[LiveResource]] = field(default_factory=lambda: {k: [] for k in KINDS})
+
+    def add(self, res: LiveResource) -> None:
+        self.all[res.kind].append(res)
+        if res.managed:
+            first = self.managed[res.kind].get(res.name)
+            if first is not None:
+                dup = next(
+                    (d for d in self.duplicates if d.kind == res.kind and d.name == res.name),
+                    None,
+                )
+                if dup is None:
+                    self.duplicates.append(Duplicate(res.kind, res.name, [first.id, res.id]))
+                else:
+                    dup.ids.append(res.id)
+                return
+            self.managed[res.kind][res.name] = res
+        else:
+            self.unmanaged[res.kind].setdefault(res.name, []).append(res)
+
+    def count_managed(self) -> int:
+        return sum(len(v) for v in self.managed.values())
+
+    def find(self, kind: Kind, name: str) -> LiveResource | None:
+        return self.managed[kind].get(name)

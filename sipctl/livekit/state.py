@@ -1,0 +1,139 @@
+"""Read every outbound trunk, inbound trunk and dispatch rule, and sort them by ownership.
+
+Lists follow pagination to the end: LiveKit OSS returns everything in one answer whatever
+the limit, a server honouring ``limit`` returns pages; both end with a short or empty page.
+A resource carrying sipctl's marker is *managed* and identified by its name; anything else
+is *unmanaged* and never touched. Two managed resources of one kind with the same name
+are reported (nothing may be applied then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sipctl.errors import LiveKitError
+from sipctl.livekit.client import ConnectionLike, call
+from sipctl.livekit.mapping import dispatch_from_proto, inbound_from_proto, outbound_from_proto
+from sipctl.livekit.resource import LiveResource, LiveState
+from sipctl.models import Kind
+
+if TYPE_CHECKING:
+    from livekit.api import LiveKitAPI
+
+PAGE_SIZE = 1000
+# A server that ignores after_id would loop forever; no project has this many resources.
+MAX_PAGES = 10_000
+
+
+async def _paginate(
+    conn: ConnectionLike,
+    what: str,
+    fetch: Callable[[Any], Awaitable[Sequence[Any]]],
+    make_page: Callable[[str, int], Any],
+    id_of: Callable[[Any], str],
+) -> list[Any]:
+    """Call ``fetch(page)`` from the start until an answer adds nothing new."""
+    items: list[Any] = []
+    seen: set[str] = set()
+    after = ""
+    for _ in range(MAX_PAGES):
+        page = make_page(after, PAGE_SIZE)
+        got = await call(conn, what, functools.partial(fetch, page))
+        new = [it for it in got if id_of(it) not in seen]
+        if not new:
+            return items
+        for it in new:
+            seen.add(id_of(it))
+        items.extend(new)
+        last = max(id_of(it) for it in new)
+        if last <= after:
+            return items  # the server does not move forward: it sent everything
+        after = last
+    raise LiveKitError(f"{what}: LiveKit kept returning new pages after {MAX_PAGES} requests")
+
+
+async def list_outbound(api: LiveKitAPI, conn: ConnectionLike) -> list[Any]:
+    from livekit.protocol.models import Pagination
+    from livekit.protocol.sip import ListSIPOutboundTrunkRequest
+
+    async def fetch(req: Any) -> Sequence[Any]:
+        return list((await api.sip.list_outbound_trunk(req)).items)
+
+    return await _paginate(
+        conn,
+        "listing outbound trunks",
+        fetch,
+        lambda after, n: ListSIPOutboundTrunkRequest(page=Pagination(after_id=after, limit=n)),
+        lambda t: str(t.sip_trunk_id),
+    )
+
+
+async def list_inbound(api: LiveKitAPI, conn: ConnectionLike) -> list[Any]:
+    from livekit.protocol.models import Pagination
+    from livekit.protocol.sip import ListSIPInboundTrunkRequest
+
+    async def fetch(req: Any) -> Sequence[Any]:
+        return list((await api.sip.list_inbound_trunk(req)).items)
+
+    return await _paginate(
+        conn,
+        "listing inbound trunks",
+        fetch,
+        lambda after, n: ListSIPInboundTrunkRequest(page=Pagination(after_id=after, limit=n)),
+        lambda t: str(t.sip_trunk_id),
+    )
+
+
+async def list_dispatch(api: LiveKitAPI, conn: ConnectionLike) -> list[Any]:
+    from livekit.protocol.models import Pagination
+    from livekit.protocol.sip import ListSIPDispatchRuleRequest
+
+    async def fetch(req: Any) -> Sequence[Any]:
+        return list((await api.sip.list_dispatch_rule(req)).items)
+
+    return await _paginate(
+        conn,
+        "listing dispatch rules",
+        fetch,
+        lambda after, n: ListSIPDispatchRuleRequest(page=Pagination(after_id=after, limit=n)),
+        lambda r: str(r.sip_dispatch_rule_id),
+    )
+
+
+def build_state(outbound: Sequence[Any], inbound: Sequence[Any], rules: Sequence[Any]) -> LiveState:
+    """Map the listed protobufs to models and sort them by ownership."""
+    state = LiveState()
+    for info in outbound:
+        state.add(outbound_from_proto(info))
+    for info in inbound:
+        res = inbound_from_proto(info)
+        state.add(res)
+        if res.id:
+            state.inbound_names[res.id] = res.name
+    for info in rules:
+        state.add(dispatch_from_proto(info, state.inbound_names))
+    return state
+
+
+async def read_state(api: LiveKitAPI, conn: ConnectionLike) -> LiveState:
+    """List all three kinds concurrently and build the :class:`LiveState`."""
+    outbound, inbound, rules = await asyncio.gather(
+        list_outbound(api, conn), list_inbound(api, conn), list_dispatch(api, conn)
+    )
+    return build_state(outbound, inbound, rules)
+
+
+async def find_managed(
+    api: LiveKitAPI, conn: ConnectionLike, kind: Kind, name: str
+) -> LiveResource | None:
+    """Look one managed resource up by name (before retrying a create)."""
+    if kind == "outbound_trunk":
+        items = [outbound_from_proto(i) for i in await list_outbound(api, conn)]
+    elif kind == "inbound_trunk":
+        items = [inbound_from_proto(i) for i in await list_inbound(api, conn)]
+    else:
+        items = [dispatch_from_proto(i, {}) for i in await list_dispatch(api, conn)]
+    return next((r for r in items if r.managed and r.name == name), None)

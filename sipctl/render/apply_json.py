@@ -1,0 +1,79 @@
+"""An apply report as JSON (``format_version`` 1), keys in this order::
+
+{"format_version": 1,
+ "kind": "sipctl-apply",
+ "ok": false, "interrupted": false,
+ "summary": {"applied": 1, "failed": 1, "not_attempted": 1,
+             "text": "Apply failed: 1 applied, 1 failed, 1 not attempted."},
+ "changes": [{"action": "create", "kind": "outbound_trunk", "name": "acme-us",
+              "id": "ST_...", "method": "create",
+              "status": "applied",            # applied | failed | not attempted
+              "error": null, "seconds": 0.05}],
+ "verification": {"ran": true, "skipped": null, "passed": 1, "failed": 0,
+                  "results": [<the check JSON result of each dial>]},
+ "warnings": [],
+ "exit_code": 1,
+ "plan": <the plan document, as plan --format json prints it>}
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sipctl.apply import ApplyReport, Outcome
+from sipctl.render import apply_text
+
+FORMAT_VERSION = 1
+
+
+def _outcome(o: Outcome) -> dict[str, Any]:
+    c = o.change
+    return {
+        "action": c.action,
+        "kind": c.kind,
+        "name": c.name,
+        "id": o.id or c.id,
+        "method": c.method,
+        "status": o.status,
+        "error": o.error,
+        "seconds": round(o.seconds, 3),
+    }
+
+
+def document(
+    report: ApplyReport, *, exit_code: int, plan: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    results: list[dict[str, Any]] = []
+    if report.verification:
+        from sipctl.render.check_json import _result
+
+        results = [_result(r) for r in report.verification]
+    passed = sum(1 for r in report.verification if r.ok)
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": "sipctl-apply",
+        "ok": report.ok,
+        "interrupted": report.interrupted,
+        "summary": {
+            "applied": report.count("applied"),
+            "failed": report.count("failed"),
+            "not_attempted": report.count("not attempted"),
+            "text": apply_text.summary(report),
+        },
+        "changes": [_outcome(o) for o in report.outcomes],
+        "verification": {
+            "ran": bool(report.verification),
+            "skipped": report.verification_skipped,
+            "passed": passed,
+            "failed": len(report.verification) - passed,
+            "results": results,
+        },
+        "warnings": list(report.warnings),
+        "exit_code": exit_code,
+        "plan": plan,
+    }
+
+
+def render(report: ApplyReport, *, exit_code: int, plan: dict[str, Any] | None = None) -> str:
+    return json.dumps(document(report, exit_code=exit_code, plan=plan), indent=2) + "\n"

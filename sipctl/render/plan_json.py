@@ -1,0 +1,117 @@
+"""A plan as JSON (``format_version`` 1): what ``plan --format json`` prints and
+``plan --out FILE`` saves for ``apply FILE``. Keys appear in this order::
+
+    {"format_version": 1,
+     "kind": "sipctl-plan",
+     "sipctl_version": "0.1.0",
+     "livekit_url": "https://example.livekit.cloud",
+     "api_key": "APIxxxx",
+     "config_dir": "config",
+     "options": {"allow_delete": false, "targets": []},
+     "summary": {"create": 1, "update": 1, "delete": 0, "adopt": 0,
+                 "has_changes": true, "text": "Plan: 1 to create, 1 to update, 0 to delete."},
+     "changes": [{"action": "update",            # create | update | delete | adopt
+                  "kind": "outbound_trunk",      # | inbound_trunk | dispatch_rule
+                  "name": "acme-us", "id": "ST_...",
+                  "method": "update",            # create | update | replace | delete
+                  "fields": [{"path": "address", "before": "a.example",
+                              "after": "b.example", "sensitive": false},
+                             {"path": "auth.password", "before": "(sensitive value)",
+                              "after": "(sensitive value)", "sensitive": true,
+                              "before_fingerprint": "3f9a...", "after_fingerprint": "77c1..."}],
+                  "note": ""}],
+     "orphaned": [{"kind": ..., "name": ..., "id": ...}],
+     "unmanaged": [{"kind": ..., "name": ..., "id": ...}],
+     "safety": {"managed": 12, "updates": 1, "deletes": 0, "min_resources": 10,
+                "max_update_percent": 30.0, "max_delete_percent": 30.0, "problems": []},
+     "warnings": [],
+     "checksum": "sha256:...",
+     "digests": {"config": {"outbound_trunk/acme-us": "..."},
+                 "live": {"outbound_trunk/ST_...": "..."}}}
+
+No secret value is ever written: sensitive fields carry ``(sensitive value)`` and an
+HMAC-SHA256 fingerprint keyed with the API secret; digests are keyed the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sipctl import __version__
+from sipctl.livekit.resource import LiveResource
+from sipctl.plan import Change, FieldChange, Plan
+
+FORMAT_VERSION = 1
+KIND = "sipctl-plan"
+
+
+def _field(f: FieldChange) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "path": f.path,
+        "before": f.show(f.old),
+        "after": f.show(f.new),
+        "sensitive": f.sensitive,
+    }
+    if f.sensitive:
+        out["before_fingerprint"] = f.old_fingerprint
+        out["after_fingerprint"] = f.new_fingerprint
+    return out
+
+
+def _change(c: Change) -> dict[str, Any]:
+    return {
+        "action": c.action,
+        "kind": c.kind,
+        "name": c.name,
+        "id": c.id,
+        "method": c.method,
+        "fields": [_field(f) for f in c.fields],
+        "note": c.note,
+    }
+
+
+def _ref(r: LiveResource) -> dict[str, Any]:
+    return {"kind": r.kind, "name": r.name, "id": r.id}
+
+
+def document(
+    plan: Plan, *, livekit_url: str = "", api_key: str = "", config_dir: str = ""
+) -> dict[str, Any]:
+    s = plan.safety
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": KIND,
+        "sipctl_version": __version__,
+        "livekit_url": livekit_url,
+        "api_key": api_key,
+        "config_dir": config_dir,
+        "options": {"allow_delete": plan.allow_delete, "targets": list(plan.targets)},
+        "summary": {
+            "create": plan.count("create"),
+            "update": plan.count("update"),
+            "delete": plan.count("delete"),
+            "adopt": plan.count("adopt"),
+            "has_changes": plan.has_changes,
+            "text": plan.summary(),
+        },
+        "changes": [_change(c) for c in plan.changes],
+        "orphaned": [_ref(r) for r in plan.orphaned],
+        "unmanaged": [_ref(r) for r in plan.unmanaged],
+        "safety": {
+            "managed": s.managed,
+            "updates": s.updates,
+            "deletes": s.deletes,
+            "min_resources": s.min_resources,
+            "max_update_percent": s.max_update_percent,
+            "max_delete_percent": s.max_delete_percent,
+            "problems": s.problems(),
+        },
+        "warnings": list(plan.warnings),
+        "checksum": plan.checksum(),
+        "digests": plan.digests,
+    }
+
+
+def render(plan: Plan, **kw: str) -> str:
+    return json.dumps(document(plan, **kw), indent=2, ensure_ascii=False) + "\n"
