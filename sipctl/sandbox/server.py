@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import socket
 import struct
 import time
@@ -47,6 +48,8 @@ from sipctl.sandbox.validation import go_quote
 
 LOG = logging.getLogger("sipctl.sandbox")
 PREFIX = "/twirp"
+# Twirp error code of the answer, for the request log line.
+TWIRP_CODE = web.RequestKey("twirp_code", str)
 ADMIN = "/_sandbox/"
 
 
@@ -161,9 +164,9 @@ class SandboxServer:
             return web.Response(status=499)
         except Exception as e:  # never a traceback for a request
             self.log.error("%s internal error: %s: %s", label, type(e).__name__, e)
-            request["twirp_code"] = "internal"
+            request[TWIRP_CODE] = "internal"
             resp = _twirp_error(TwirpError("internal", f"internal error: {e}"))
-        code = request.get("twirp_code", "")
+        code = request.get(TWIRP_CODE, "")
         self.log.info(
             "%s %d%s %.1fms",
             label,
@@ -204,7 +207,7 @@ class SandboxServer:
             self.requests_by_method[method.name] += 1
             return await self._call(request, kind, method, body, grants)
         except TwirpError as e:
-            request["twirp_code"] = e.code
+            request[TWIRP_CODE] = e.code
             return _twirp_error(e)
 
     async def _route(self, request: web.Request, service: str) -> tuple[str, _Method, bytes]:
@@ -293,7 +296,8 @@ class SandboxServer:
         return await handler(request)
 
     async def _admin_ready(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"ready": True, "port": self.port})
+        # The pid lets a launcher tell its own process from another one on a reused port.
+        return web.json_response({"ready": True, "port": self.port, "pid": os.getpid()})
 
     async def _admin_get_faults(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.faults.config.to_json())

@@ -90,7 +90,7 @@ def test_outbound_trunk_valid_cases() -> None:
 
 
 def test_inbound_trunk_needs_a_security_field() -> None:
-    with pytest.raises(v.Invalid, match="^for security, one of the fields must be set"):
+    with pytest.raises(v.Invalid, match=r"^for security, one of the fields must be set"):
         v.validate_inbound_trunk(sip.SIPInboundTrunkInfo(name="x"))
     v.validate_inbound_trunk(sip.SIPInboundTrunkInfo(auth_password="p"))
     v.validate_inbound_trunk(sip.SIPInboundTrunkInfo(allowed_addresses=["1.2.3.4/32"]))
@@ -148,7 +148,7 @@ def test_update_applies_upgrade_and_post_checks() -> None:
     assert out.media.encryption == sip.SIP_MEDIA_ENCRYPT_REQUIRE
     assert out.media_encryption == sip.SIP_MEDIA_ENCRYPT_REQUIRE
     assert not info.HasField("media"), "the stored message is never mutated"
-    with pytest.raises(v.Invalid, match="^no trunk numbers specified$"):
+    with pytest.raises(v.Invalid, match=r"^no trunk numbers specified$"):
         v.apply_outbound_update(
             info, sip.SIPOutboundTrunkUpdate(numbers=models.ListUpdate(remove=["+15550100"]))
         )
@@ -171,7 +171,7 @@ def test_inbound_conflicts_are_normalised() -> None:
     b2 = sip.SIPInboundTrunkInfo(numbers=["+1"], allowed_numbers=["+3"])
     v.check_inbound_conflicts([a2, b2])
     b3 = sip.SIPInboundTrunkInfo(numbers=["+1"], allowed_numbers=["2"])
-    with pytest.raises(v.Invalid, match='and AllowedNumber "2"$'):
+    with pytest.raises(v.Invalid, match=r'and AllowedNumber "2"$'):
         v.check_inbound_conflicts([a2, b3])
 
 
@@ -301,7 +301,8 @@ def test_verifier_accepts_livekit_style_tokens() -> None:
         ),
         (
             _token({"iss": "k", "exp": 2**31}, alg="HS384"),
-            "invalid authorization token: token signature is invalid: signing method HS384 is invalid",
+            "invalid authorization token: token signature is invalid: "
+            "signing method HS384 is invalid",
         ),
         (
             _token({"iss": "k"}),
@@ -325,7 +326,7 @@ def test_verifier_leeway_and_headers() -> None:
     ver.verify(_token({"iss": "k", "exp": int(time.time()) - 30}))  # within 60 s leeway
     assert ver.from_headers(None, None) is None
     with pytest.raises(
-        AuthFailure, match="^invalid authorization header. Must start with Bearer $"
+        AuthFailure, match=r"^invalid authorization header\. Must start with Bearer $"
     ):
         ver.from_headers("Basic abc", None)
 
