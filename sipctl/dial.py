@@ -275,11 +275,9 @@ def _livekit_error(call: TestCall, record: CallRecord, err: CallError) -> Judgem
     low = msg.lower()
     where = f"trunk {call.trunk}"
     if err.kind == "auth":
-        return Judgement(
-            Verdict.ERROR,
-            "LiveKit refused the credentials: check LIVEKIT_API_KEY and LIVEKIT_API_SECRET",
-            retry=False,
-        )
+        default = "LiveKit refused the credentials: check LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
+        text = err.message if "LIVEKIT_API" in err.message or "grant" in err.message else default
+        return Judgement(Verdict.ERROR, text, retry=False)
     if err.kind == "unreachable":
         return Judgement(Verdict.ERROR, err.message)
     if err.kind == "timeout":
@@ -296,8 +294,7 @@ def _livekit_error(call: TestCall, record: CallRecord, err: CallError) -> Judgem
     if "no username or password" in low:
         return Judgement(
             Verdict.FAIL,
-            f"the provider requires authentication, but {where} has no "
-            "auth.username/auth.password",
+            f"the provider requires authentication, but {where} has no auth.username/auth.password",
         )
     if "no auth header" in low:
         return Judgement(Verdict.FAIL, "the provider challenged the call without an auth header")
@@ -450,7 +447,7 @@ async def dial(
     trunk_id: str,
     *,
     limiter: CallLimiter,
-    url: str = "",
+    conn: Connection | None = None,
     on_event: EventCallback | None = None,
     timing: PollTiming | None = None,
     retry_delay: float = 1.0,
@@ -484,7 +481,7 @@ async def dial(
 
         async with limiter.slot(call.trunk):
             _emit(on_event, DialEvent("start", name, call.trunk, attempt))
-            record = await place_call(api, spec, url=url, on_status=on_status, timing=timing)
+            record = await place_call(api, spec, conn=conn, on_status=on_status, timing=timing)
         j = judge(call, record)
         result = DialResult(
             name=name,
@@ -507,7 +504,12 @@ async def dial(
             cleaned_up=record.cleanup_error is None,
         )
         if record.cleanup_error is not None:
-            result.cause += f" (and {record.cleanup_error})"
+            # The call may still be up: the probe did not do its job, whatever the trunk did.
+            if result.verdict.ok:
+                result.verdict = Verdict.ERROR
+                result.cause += f", but the probe {record.cleanup_error}"
+            else:
+                result.cause += f" (and the probe {record.cleanup_error})"
             log.warning("%s", record.cleanup_error)
         if j.verdict.ok or not j.retry or attempt > call.retries:
             break
@@ -546,82 +548,108 @@ async def run_calls(
     Never raises for a call's outcome (LiveKit unreachable, trunk missing, SIP failure:
     each is a verdict); cancellation hangs up and deletes the rooms before it propagates.
     """
-    from sipctl.livekit.calls import classify, connect, managed_trunks
+    from sipctl.errors import SipctlError
+    from sipctl.livekit.client import connect
 
     limiter = limiter or CallLimiter(parallelism, max_per_trunk)
     if not calls:
         return []
-    async with connect(conn, pool=limiter.parallelism * 2 + 4) as api:
-        ids: dict[str, str] = dict(trunk_ids) if trunk_ids is not None else {}
-        problems: dict[str, str] = {}
-        if trunk_ids is None:
+
+    def all_errors(cause: str) -> list[DialResult]:
+        results = [error_result(n, c, cause) for n, c in calls]
+        for r in results:
+            _emit(on_event, DialEvent("done", r.name, r.trunk, 0, result=r))
+        return results
+
+    try:
+        async with connect(conn) as api:
+            return await _run(
+                api,
+                conn,
+                calls,
+                trunk_ids,
+                limiter,
+                on_event,
+                timing,
+                retry_delay,
+                room_prefix,
+                all_errors,
+            )
+    except SipctlError as exc:  # the connection settings themselves are unusable
+        return all_errors(str(exc))
+
+
+async def _run(
+    api: LiveKitAPI,
+    conn: Connection,
+    calls: Sequence[tuple[str, TestCall]],
+    trunk_ids: Mapping[str, str] | None,
+    limiter: CallLimiter,
+    on_event: EventCallback | None,
+    timing: PollTiming | None,
+    retry_delay: float,
+    room_prefix: str,
+    all_errors: Callable[[str], list[DialResult]],
+) -> list[DialResult]:
+    from sipctl.livekit.calls import managed_trunks
+    from sipctl.livekit.client import translate_error
+
+    ids: dict[str, str] = dict(trunk_ids) if trunk_ids is not None else {}
+    problems: dict[str, str] = {}
+    if trunk_ids is None:
+        try:
+            managed, other = await managed_trunks(api)
+        except Exception as exc:
+            return all_errors(str(translate_error(exc, conn, "listing the outbound trunks")))
+        for trunk in {c.trunk for _, c in calls}:
+            found = managed.get(trunk, [])
+            if len(found) == 1:
+                ids[trunk] = found[0]
+            elif len(found) > 1:
+                problems[trunk] = (
+                    f"{len(found)} outbound trunks managed by sipctl are named {trunk} "
+                    f"({', '.join(sorted(found))}): delete the extra ones, then run "
+                    "`sipctl apply`"
+                )
+            elif trunk in other:
+                problems[trunk] = (
+                    f"trunk {trunk} exists in LiveKit but is not managed by sipctl: "
+                    "run `sipctl apply` to adopt it"
+                )
+
+    async def one(name: str, call: TestCall) -> DialResult:
+        trunk_id = ids.get(call.trunk)
+        if trunk_id is None:
+            cause = problems.get(
+                call.trunk,
+                f"trunk {call.trunk} is not in LiveKit: run `sipctl apply` first",
+            )
+            result = error_result(name, call, cause)
+        else:
             try:
-                managed, other = await managed_trunks(api)
-            except Exception as exc:
-                err = classify(exc, conn.url)
-                cause = (
-                    "LiveKit refused the credentials: check LIVEKIT_API_KEY and "
-                    "LIVEKIT_API_SECRET"
-                    if err.kind == "auth"
-                    else err.message
-                    if err.kind == "unreachable"
-                    else f"cannot list the outbound trunks: {_strip(err.message)}"
+                result = await dial(
+                    api,
+                    name,
+                    call,
+                    trunk_id,
+                    limiter=limiter,
+                    conn=conn,
+                    on_event=on_event,
+                    timing=timing,
+                    retry_delay=retry_delay,
+                    room_prefix=room_prefix,
                 )
-                results = [error_result(n, c, cause) for n, c in calls]
-                for r in results:
-                    _emit(on_event, DialEvent("done", r.name, r.trunk, 0, result=r))
-                return results
-            for trunk in {c.trunk for _, c in calls}:
-                found = managed.get(trunk, [])
-                if len(found) == 1:
-                    ids[trunk] = found[0]
-                elif len(found) > 1:
-                    problems[trunk] = (
-                        f"{len(found)} outbound trunks managed by sipctl are named {trunk} "
-                        f"({', '.join(sorted(found))}): delete the extra ones, then run "
-                        "`sipctl apply`"
-                    )
-                elif trunk in other:
-                    problems[trunk] = (
-                        f"trunk {trunk} exists in LiveKit but is not managed by sipctl: "
-                        "run `sipctl apply` to adopt it"
-                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not stop the other calls
+                log.debug("test call %s crashed", name, exc_info=True)
+                result = error_result(name, call, f"internal error ({type(exc).__name__}: {exc})")
+        _emit(on_event, DialEvent("done", name, call.trunk, result.attempts, result=result))
+        return result
 
-        async def one(name: str, call: TestCall) -> DialResult:
-            trunk_id = ids.get(call.trunk)
-            if trunk_id is None:
-                cause = problems.get(
-                    call.trunk,
-                    f"trunk {call.trunk} is not in LiveKit: run `sipctl apply` first",
-                )
-                result = error_result(name, call, cause)
-            else:
-                try:
-                    result = await dial(
-                        api,
-                        name,
-                        call,
-                        trunk_id,
-                        limiter=limiter,
-                        url=conn.url,
-                        on_event=on_event,
-                        timing=timing,
-                        retry_delay=retry_delay,
-                        room_prefix=room_prefix,
-                    )
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # a bug must not stop the other calls
-                    log.debug("test call %s crashed", name, exc_info=True)
-                    result = error_result(
-                        name, call, f"internal error ({type(exc).__name__}: {exc})"
-                    )
-            _emit(on_event, DialEvent("done", name, call.trunk, result.attempts, result=result))
-            return result
-
-        tasks = [asyncio.create_task(one(n, c), name=f"call {n}") for n, c in calls]
-        await wait_all(tasks)
-        return [t.result() for t in tasks]
+    tasks = [asyncio.create_task(one(n, c), name=f"call {n}") for n, c in calls]
+    await wait_all(tasks)
+    return [t.result() for t in tasks]
 
 
 async def wait_all(tasks: Sequence[asyncio.Task[Any]]) -> None:

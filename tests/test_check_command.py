@@ -288,3 +288,54 @@ def test_watch_serves_metrics_and_stops_cleanly_on_sigterm(
             break
         time.sleep(0.1)
     assert sandbox.state()["rooms"] == []
+
+
+@pytest.mark.sip
+def test_ctrl_c_hangs_up_and_deletes_rooms(
+    tmp_path: Path, sandbox: Sandbox, provider: Provider
+) -> None:
+    asyncio.run(create_trunk(sandbox, "prov", provider.address))
+    calls = f"""\
+  ringing:
+    trunk: prov
+    to: "{NUMBERS["ringing"]}"
+    ringing_timeout: 30s
+  held:
+    trunk: prov
+    to: "{NUMBERS["answer"]}"
+    ringing_timeout: 3s
+    hold: 30s
+"""
+    cfg = write_config(tmp_path / "config", provider.address, calls)
+    env = {**os.environ, **env_for(sandbox), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sipctl", "check", "--config", str(cfg)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        statuses: set[str] = set()
+        while time.monotonic() < deadline and not {"ringing", "active"} <= statuses:
+            time.sleep(0.1)
+            statuses = {
+                p["attributes"].get("sip.callStatus", "")
+                for r in sandbox.state()["rooms"]
+                for p in r["participants"]
+            }
+        assert {"ringing", "active"} <= statuses, sandbox.state()["rooms"]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Interrupted." in err
+    for _ in range(50):
+        if not sandbox.state()["rooms"]:
+            break
+        time.sleep(0.1)
+    assert sandbox.state()["rooms"] == []

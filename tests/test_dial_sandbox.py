@@ -274,3 +274,37 @@ async def test_per_trunk_cap_holds(sandbox: Sandbox, provider: Provider) -> None
     assert all(r.verdict is Verdict.PASS for r in results), results
     assert limiter.peak["prov"] == 2
     await settle_clean(sandbox)
+
+
+async def test_livekit_going_away_mid_run_is_an_error_and_spares_the_others(
+    sandbox: Sandbox, provider: Provider
+) -> None:
+    await create_trunk(sandbox, "prov", provider.address)
+    seen: list[str] = []
+
+    def on_event(e: DialEvent) -> None:
+        if e.kind == "status" and e.status:
+            seen.append(e.status)
+
+    task = asyncio.create_task(
+        run_calls(
+            conn(sandbox),
+            [("held", tc(NUMBERS["answer"], hold="2s")), ("next", tc(NUMBERS["answer"]))],
+            parallelism=1,
+            max_per_trunk=1,
+            on_event=on_event,
+        )
+    )
+    for _ in range(100):
+        if "active" in seen:
+            break
+        await asyncio.sleep(0.05)
+    assert "active" in seen
+    sandbox.kill()
+    held, nxt = await asyncio.wait_for(task, 30)
+    # answered, but the probe could not hang up: not a pass
+    assert held.verdict is Verdict.ERROR
+    assert not held.cleaned_up
+    assert "could not clean up room" in held.cause
+    assert nxt.verdict is Verdict.ERROR
+    assert nxt.cause.startswith("cannot reach LiveKit at ")

@@ -17,17 +17,15 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from sipctl.errors import ConnectionFailed, LiveKitError
+from sipctl.livekit.client import ConnectionLike, translate_error
 from sipctl.ownership import parse_metadata
 
 if TYPE_CHECKING:
     from livekit.api import LiveKitAPI
-
-    from sipctl.commands.common import Connection
 
 log = logging.getLogger(__name__)
 
@@ -139,32 +137,22 @@ def probe_identity(call: str) -> str:
     return f"sipctl-probe-{safe}"
 
 
-# --- connection ---------------------------------------------------------------------------
+# --- errors -------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def connect(conn: Connection, *, pool: int = 100) -> AsyncIterator[LiveKitAPI]:
-    """A LiveKit API client for calls; ``pool`` bounds concurrent HTTP connections.
+def classify(exc: BaseException, conn: ConnectionLike | None = None) -> CallError:
+    """Turn an exception from livekit-api or aiohttp into a :class:`CallError`.
 
-    Failover is off: retrying a CreateSIPParticipant elsewhere could place a second call.
+    Connection and credential problems get the wording of
+    :func:`sipctl.livekit.client.translate_error`, so check and apply say the same thing.
     """
     import aiohttp
-    from livekit.api import LiveKitAPI
-
-    session = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=10),
-        connector=aiohttp.TCPConnector(limit=max(pool, 10)),
-    )
-    try:
-        yield LiveKitAPI(conn.url, conn.api_key, conn.api_secret, session=session, failover=False)
-    finally:
-        await session.close()
-
-
-def classify(exc: BaseException, url: str = "") -> CallError:
-    """Turn an exception from livekit-api or aiohttp into a :class:`CallError`."""
-    import aiohttp
     from livekit.api import ServerError
+
+    def shared(kind: ErrorKind, fallback: str) -> CallError:
+        if conn is None:
+            return CallError(kind, fallback)
+        return CallError(kind, str(translate_error(exc, conn, "test call")))
 
     if isinstance(exc, ServerError):
         meta = exc.metadata or {}
@@ -179,26 +167,16 @@ def classify(exc: BaseException, url: str = "") -> CallError:
                 meta.get("sip_status") or None,
             )
         if exc.status == 401 or exc.code == "unauthenticated":
-            return CallError("auth", exc.message or "unauthenticated", exc.code, exc.status)
+            err = shared("auth", exc.message or "unauthenticated")
+            return CallError("auth", err.message, exc.code, exc.status)
         return CallError("livekit", exc.message, exc.code, exc.status)
     if isinstance(exc, TimeoutError):
         return CallError("timeout", "LiveKit did not answer in time")
     if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else str(exc)
-        return CallError("unreachable", f"cannot reach LiveKit at {url or exc.host}: {reason}")
+        return shared("unreachable", f"cannot reach LiveKit at {exc.host}: {exc}")
     if isinstance(exc, aiohttp.ClientError | OSError):
-        return CallError("unreachable", f"lost the connection to LiveKit: {exc or type(exc)}")
+        return shared("unreachable", f"lost the connection to LiveKit: {exc or type(exc)}")
     raise exc
-
-
-def as_sipctl_error(err: CallError) -> ConnectionFailed | LiveKitError:
-    if err.kind == "unreachable":
-        return ConnectionFailed(err.message)
-    if err.kind == "auth":
-        return ConnectionFailed(
-            "LiveKit refused the credentials: check LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
-        )
-    return LiveKitError(f"LiveKit answered {err.code or 'an error'}: {err.message}")
 
 
 # --- trunks -------------------------------------------------------------------------------
@@ -328,7 +306,7 @@ async def place_call(
     api: LiveKitAPI,
     spec: CallSpec,
     *,
-    url: str = "",
+    conn: ConnectionLike | None = None,
     on_status: StatusCallback | None = None,
     timing: PollTiming | None = None,
 ) -> CallRecord:
@@ -354,7 +332,7 @@ async def place_call(
             raise
         except Exception as exc:
             in_flight = isinstance(exc, TimeoutError)  # LiveKit may still be dialing
-            record.error = classify(exc, url)
+            record.error = classify(exc, conn)
             return record
         in_flight = False
         record.answered_at = follower.now()
@@ -414,7 +392,7 @@ async def cleanup(
                 if await _room_has_participants(api, room):
                     await _remove_and_delete(api, room, identity)
     except TimeoutError:
-        return f"cleanup of room {room} took longer than {budget:g}s"
+        return f"could not clean up room {room} within {budget:g}s"
     except Exception as exc:
         err = classify(exc)
         return f"could not clean up room {room}: {err.message}"
