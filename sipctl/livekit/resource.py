@@ -26,7 +26,8 @@ class LiveResource:
     name: str
     model: Resource | None  # None when the answer did not fit (see ``error``)
     marker: Marker | None  # None: not managed by sipctl
-    password: str = ""  # the auth password exactly as the server returned it
+    # the auth password exactly as the server returned it (never in repr)
+    password: str = field(default="", repr=False)
     metadata_text: str | None = None  # live metadata that is not a JSON object
     info: Any = field(default=None, repr=False)  # the protobuf, for replace and digests
     error: str | None = None
