@@ -174,7 +174,8 @@ def reason(code: int, text: str | None = None) -> str:
 
 
 def _secs(value: float) -> str:
-    return f"{value:.1f}s"
+    # local answers take tens of milliseconds: one decimal would say 0.0s
+    return f"{value:.2f}s" if value < 1 else f"{value:.1f}s"
 
 
 def _strip(message: str) -> str:

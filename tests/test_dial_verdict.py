@@ -58,7 +58,7 @@ def test_answered_after_answer_within_fails() -> None:
 def test_answered_when_a_rejection_was_expected_fails() -> None:
     j = judge(call(expect={"sip_status": 486}), answered(0.5))
     assert j.verdict is Verdict.FAIL
-    assert j.cause == "answered in 0.5s, but expected 486 Busy Here"
+    assert j.cause == "answered in 0.50s, but expected 486 Busy Here"
 
 
 def test_expected_rejection_passes() -> None:
@@ -181,7 +181,7 @@ def test_our_request_timing_out_while_ringing_is_no_answer() -> None:
     rec.last_status = "ringing"
     j = judge(call(ringing_timeout="3s"), rec)
     assert j.verdict is Verdict.FAIL
-    assert j.cause.startswith("no answer within 3s (ringing since 0.4s)")
+    assert j.cause.startswith("no answer within 3s (ringing since 0.40s)")
 
 
 def test_answered_but_never_active_fails() -> None:

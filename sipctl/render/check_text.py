@@ -33,8 +33,8 @@ def line(r: DialResult, *, color: bool = False) -> str:
     """``PASS     answer-us: answered in 0.4s (trunk twilio-us, +15550100001, 1.9s)``."""
     details = [f"trunk {r.trunk}", r.to]
     if r.post_dial_delay is not None:
-        details.append(f"ringing at {r.post_dial_delay:.1f}s")
-    details.append(f"took {r.duration:.1f}s")
+        details.append(f"ringing at {r.post_dial_delay:.2f}s")
+    details.append(f"took {r.duration:.2f}s")
     if r.attempts > 1:
         details.append(f"{r.attempts} attempts")
     return f"{_label(r.verdict, color)} {r.name}: {r.cause} ({', '.join(details)})"
