@@ -339,3 +339,31 @@ def test_ctrl_c_hangs_up_and_deletes_rooms(
             break
         time.sleep(0.1)
     assert sandbox.state()["rooms"] == []
+
+
+@pytest.mark.sip
+def test_degraded_warns_but_passes(tmp_path: Path, sandbox: Sandbox, provider: Provider) -> None:
+    asyncio.run(create_trunk(sandbox, "prov", provider.address))
+    calls = f"""\
+  slow:
+    trunk: prov
+    to: "{NUMBERS["early"]}"
+    ringing_timeout: 3s
+    answer_within: 3s
+    degraded_after: 10ms
+    hold: 200ms
+"""
+    cfg = write_config(tmp_path / "config", provider.address, calls)
+    junit = tmp_path / "r.xml"
+    code, out, err = invoke(
+        ["check", "--config", str(cfg), "--format", "junit", "--output", str(junit)],
+        env_for(sandbox),
+    )
+    assert code == 0, out + err
+    assert out.startswith("DEGRADED slow: answered in ")
+    assert "later than degraded_after 10ms" in out
+    assert "warning: 1 test call answered late (degraded, still passing): slow" in err
+    case = ET.parse(junit).getroot().find("testsuite/testcase")
+    assert case is not None
+    assert case.find("failure") is None and case.find("error") is None
+    assert "degraded" in (case.findtext("system-out") or "")

@@ -336,6 +336,13 @@ def _once(
                 click.echo(render(out.format, results, elapsed), nl=False)
         else:
             write_file(out.path, render(out.format, results, elapsed))
+    degraded = [r.name for r in results if r.verdict == "degraded"]
+    if degraded:
+        click.echo(
+            f"warning: {len(degraded)} test call{'s' if len(degraded) != 1 else ''} "
+            f"answered late (degraded, still passing): {', '.join(degraded)}",
+            err=True,
+        )
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         from sipctl.render.check_markdown import render as markdown
