@@ -68,6 +68,11 @@ def cli() -> None:
 
 
 def main() -> None:
+    import warnings
+
+    # livekit-api signs tokens with PyJWT, which warns about short HMAC keys such as the
+    # `secret` of `livekit-server --dev` and `sipctl sandbox`: noise, not the user's fault.
+    warnings.filterwarnings("ignore", message="The HMAC key is .* bytes long")
     cli(prog_name="sipctl")
 
 
