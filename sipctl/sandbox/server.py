@@ -357,7 +357,13 @@ class SandboxServer:
             "faults": self.faults.config.to_json(),
             "mask_secrets": self.config.mask_secrets,
             "bridge": self.bridge is not None,
+            "calls": self._active_calls(),
         }
+
+    def _active_calls(self) -> list[Any]:
+        active = getattr(self.bridge, "active_calls", None)
+        calls: list[Any] = active() if callable(active) else []
+        return calls
 
 
 def _methods(service: Any, handlers: dict[str, Handler]) -> dict[str, _Method]:

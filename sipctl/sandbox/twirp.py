@@ -85,7 +85,15 @@ def decode_request(kind: str, body: bytes, message: Message) -> None:
         value, _ = json.JSONDecoder().raw_decode(text, len(text) - len(text.lstrip()))
         if not isinstance(value, dict):
             raise ValueError("request must be a JSON object")
-        json_format.ParseDict(value, message, ignore_unknown_fields=True)
+        try:
+            json_format.ParseDict(value, message)
+        except json_format.ParseError as e:
+            # protojson discards unknown fields but rejects unknown enum names, while
+            # Python's ignore_unknown_fields would drop both: only retry for fields.
+            if "has no field named" not in str(e):
+                raise
+            message.Clear()
+            json_format.ParseDict(value, message, ignore_unknown_fields=True)
     except Exception:
         raise TwirpError("malformed", "the json request could not be decoded") from None
 

@@ -345,6 +345,10 @@ def test_json_codec_matches_protojson() -> None:
     assert out["auth_password"] == "" and out["headers"] == {}
     with pytest.raises(TwirpError, match="the json request could not be decoded"):
         decode_request("json", b"[]", sip.ListSIPOutboundTrunkRequest())
+    with pytest.raises(TwirpError, match="the json request could not be decoded"):
+        decode_request(
+            "json", b'{"trunk": {"transport": "FOO"}}', sip.CreateSIPOutboundTrunkRequest()
+        )
     with pytest.raises(TwirpError, match="the protobuf request could not be decoded"):
         decode_request("protobuf", b"\xff\xff\xff", sip.ListSIPOutboundTrunkRequest())
 
