@@ -1,0 +1,182 @@
+"""sipctl's whole job, end to end, on the embedded sandbox (run it with ``./dev demo``).
+
+Starts ``sipctl sandbox`` (a LiveKit-compatible server whose calls are real SIP) and a
+Kamailio provider with SIPp answering, on free loopback ports; then runs, as a user would:
+validate, plan, apply (with verification dials through Kamailio), a changed config and
+its plan and apply, and check with a passing and a failing test call. Stops everything it
+started, whatever happens. Exits 0 when every step did what it should.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIPCTL = [sys.executable, "-m", "sipctl"]
+API_KEY, API_SECRET = "devkey", "secret"  # the defaults of `livekit-server --dev`
+BOLD = "\033[1m" if sys.stdout.isatty() else ""
+RESET = "\033[0m" if sys.stdout.isatty() else ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def say(text: str) -> None:
+    print(f"\n{BOLD}{text}{RESET}", flush=True)
+
+
+def run(args: list[str], env: dict[str, str], expect: int = 0) -> str:
+    """Run one sipctl command as a user would, show it and its output, check its exit."""
+    shown = " ".join(["sipctl", *args])
+    print(f"$ {shown}", flush=True)
+    proc = subprocess.run(
+        [*SIPCTL, *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    out = (proc.stdout + proc.stderr).rstrip()
+    if out:
+        print(textwrap.indent(out, "  "), flush=True)
+    if proc.returncode != expect:
+        raise SystemExit(f"demo: `{shown}` exited {proc.returncode}, expected {expect}")
+    print(f"  (exit {proc.returncode})", flush=True)
+    return proc.stdout
+
+
+def start_sandbox(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    log = (workdir / "sandbox.log").open("wb")
+    proc = subprocess.Popen(
+        [*SIPCTL, "sandbox", "--port", str(port), "--api-key", API_KEY],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"demo: the sandbox exited early, see {workdir / 'sandbox.log'}")
+        try:
+            # any HTTP answer means it is listening (a GET on a Twirp path is a bad_route)
+            urllib.request.urlopen(url + "/twirp/livekit.SIP/ListSIPOutboundTrunk", timeout=1)
+        except urllib.error.HTTPError:
+            return proc, url
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("demo: the sandbox did not start within 15 s")
+
+
+def stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+CHANGED_TRUNK = """\
+    numbers: ["+15557770000", "+15557770001", "+15557770002"]"""
+
+FAILING_CALL = """\
+# Added by the demo: a number that rings and never answers, which must fail its check.
+test_calls:
+  acme-us-ringing-line:
+    trunk: acme-us
+    to: "+15550300001"          # rings forever: the probe CANCELs after ringing_timeout
+    ringing_timeout: 3s
+    verify_on_apply: false
+    tags: [demo]
+"""
+
+
+def main() -> int:
+    from sipctl.sandbox.provider import Provider, missing_binaries
+
+    missing = missing_binaries()
+    if missing:
+        print(f"demo: needs {', '.join(missing)}: run ./dev demo, which installs them")
+        return 1
+    workdir = Path(tempfile.mkdtemp(prefix="sipctl-demo-"))
+    sandbox: subprocess.Popen[bytes] | None = None
+    provider = Provider(workdir / "provider")
+    try:
+        say("Starting the sandbox (LiveKit-compatible API, real SIP) and a Kamailio provider")
+        sandbox, url = start_sandbox(workdir)
+        provider.start()
+        print(f"  LiveKit sandbox: {url} (key {API_KEY})")
+        print(
+            f"  SIP provider:    Kamailio at {provider.address} (digest user "
+            f"{provider.username}), SIPp answering behind it"
+        )
+        config = workdir / "config"
+        shutil.copytree(ROOT / "config", config)
+        env = {
+            **os.environ,
+            "LIVEKIT_URL": url,
+            "LIVEKIT_API_KEY": API_KEY,
+            "LIVEKIT_API_SECRET": API_SECRET,
+            "ACME_SIP_ADDRESS": provider.address,
+            "ACME_SIP_USERNAME": provider.username,
+            "ACME_SIP_PASSWORD": provider.password,
+            "SIPCTL_CONFIG": str(config),
+            "NO_COLOR": "1",
+        }
+        env.pop("GITHUB_STEP_SUMMARY", None)
+
+        say("1. Validate the config: two outbound trunks and two test calls")
+        run(["validate"], env)
+
+        say("2. Plan: what would change in LiveKit")
+        run(["plan", "--detailed-exitcode"], env, expect=2)
+
+        say("3. Apply, then verification dials through the new trunks (via Kamailio)")
+        out = run(["apply", "--auto-approve"], env)
+        if "acme-us-answers" not in out or "PASS" not in out:
+            raise SystemExit("demo: the verification dials did not report a passing call")
+
+        say("4. Plan again: nothing to do")
+        run(["plan", "--detailed-exitcode"], env)
+
+        say("5. Change the config: a third caller number, and a test call that must fail")
+        trunks = config / "trunks.yaml"
+        text = trunks.read_text()
+        old = '    numbers: ["+15557770000", "+15557770001"]'
+        trunks.write_text(text.replace(old, CHANGED_TRUNK, 1))
+        (config / "demo-failing.yaml").write_text(FAILING_CALL)
+        run(["plan"], env)
+        run(["apply", "--auto-approve"], env)
+
+        say("6. Check: run every test call now (the ringing line must fail: exit 3)")
+        run(["check", "--format", "text"], env, expect=3)
+
+        say("Done: sipctl validated, planned, applied, verified and checked.")
+        return 0
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        provider.stop()
+        stop(sandbox)
+        shutil.rmtree(workdir, ignore_errors=True)
+        print("Stopped the sandbox and the provider.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
