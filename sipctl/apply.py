@@ -261,6 +261,7 @@ async def run_changes(
                             created[c.name] = res.id
                     finally:
                         out.seconds = time.monotonic() - t0
+                        log.debug("%s: %s %s", c.key, out.status, out.error or "")
             finally:
                 done[c.key].set()
 

@@ -6,12 +6,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sipctl.errors import SipctlError
 from sipctl.plan import Plan, StalePlan, compute_digests, live_names, make_plan, stale_reasons
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from sipctl.commands.common import Connection
@@ -37,12 +40,33 @@ async def current_plan(
 ) -> tuple[Plan, LiveState]:
     """Read LiveKit and plan; ``digests`` records what the plan was made from."""
     state = await read_live(conn)
+    _redact_passwords(config, state)
     plan = make_plan(
         config, state, api_secret=conn.api_secret, allow_delete=allow_delete, targets=targets
     )
     if digests:
         compute_digests(plan, config, state, conn.api_secret)
+    log.debug(
+        "plan: %s (%d unmanaged, %d orphaned)",
+        plan.summary(),
+        len(plan.unmanaged),
+        len(plan.orphaned),
+    )
     return plan, state
+
+
+def _redact_passwords(config: Config, state: LiveState) -> None:
+    """Every password sipctl holds is redacted from logs, whatever library logs it."""
+    from sipctl.livekit.resource import KINDS
+    from sipctl.logs import register_secret
+    from sipctl.plan import desired_password
+
+    for section in (config.outbound_trunks, config.inbound_trunks):
+        for model in section.values():
+            register_secret(desired_password(model))
+    for kind in KINDS:
+        for res in state.all[kind]:
+            register_secret(res.password)
 
 
 def load_saved(path: Path) -> dict[str, Any]:

@@ -127,3 +127,31 @@ def config(
         test_calls=test_calls or {},
         settings=Settings.model_validate(settings or {}),
     )
+
+
+# --- integration: the CLI against a sandbox ----------------------------------------------
+
+
+def sipctl(
+    sb: Any,
+    config_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+) -> Any:
+    """Run ``sipctl ARGS --config DIR`` in-process against sandbox ``sb``."""
+    from click.testing import CliRunner
+
+    from sipctl.cli import cli
+
+    full_env = {**sb.env, **(env or {})}
+    argv = [args[0], "--config", str(config_dir), *args[1:]]
+    return CliRunner().invoke(cli, argv, env=full_env, input=input, catch_exceptions=False)
+
+
+def write_config(directory: Path, text: str, name: str = "sip.yaml") -> Path:
+    import textwrap
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(textwrap.dedent(text))
+    return directory

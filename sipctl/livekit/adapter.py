@@ -11,6 +11,7 @@ looked up, and a resource found there is the one created.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,8 @@ from sipctl.plan import PASSWORD, Change, desired_password, fingerprint
 
 if TYPE_CHECKING:
     from livekit.api import LiveKitAPI
+
+log = logging.getLogger(__name__)
 
 # Resolves an inbound trunk name to its live ID (known, adopted or created in this apply).
 TrunkIds = Callable[[str], str]
@@ -200,6 +203,8 @@ async def execute(
     api: LiveKitAPI, conn: ConnectionLike, change: Change, trunk_ids: TrunkIds
 ) -> LiveResource | None:
     """Apply one change; the resulting live resource (None for a delete)."""
+    fields = ", ".join(f.path for f in change.fields) or "-"
+    log.debug("%s %s via %s; fields: %s", change.action, change.label(), change.method, fields)
     if change.method == "create":
         return await create(api, conn, change, trunk_ids)
     if change.method == "delete":

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,8 @@ from sipctl.models import Kind
 
 if TYPE_CHECKING:
     from livekit.api import LiveKitAPI
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
 # A server that ignores after_id would loop forever; no project has this many resources.
@@ -39,11 +43,13 @@ async def _paginate(
     items: list[Any] = []
     seen: set[str] = set()
     after = ""
-    for _ in range(MAX_PAGES):
+    t0 = time.monotonic()
+    for pages in range(1, MAX_PAGES + 1):
         page = make_page(after, PAGE_SIZE)
         got = await call(conn, what, functools.partial(fetch, page))
         new = [it for it in got if id_of(it) not in seen]
         if not new:
+            log.debug("%s: %d in %d pages, %.3fs", what, len(items), pages, time.monotonic() - t0)
             return items
         for it in new:
             seen.add(id_of(it))
