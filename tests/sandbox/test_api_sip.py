@@ -299,3 +299,79 @@ async def test_create_sip_participant_checks(lkapi: api.LiveKitAPI) -> None:
         "twirp error unknown: no numbers on outbound trunk",
         412,
     )
+
+
+async def test_update_conflicts(lkapi: api.LiveKitAPI) -> None:
+    inbound = sip.CreateSIPInboundTrunkRequest
+    a = await lkapi.sip.create_inbound_trunk(inbound(trunk=sip.SIPInboundTrunkInfo(numbers=["+1"])))
+    b = await lkapi.sip.create_inbound_trunk(inbound(trunk=sip.SIPInboundTrunkInfo(numbers=["+2"])))
+    # Adding a number another trunk owns is a conflict (the updated trunk is named by its ID).
+    err = await error_of(
+        lkapi.sip.update_inbound_trunk_fields(b.sip_trunk_id, numbers=models.ListUpdate(add=["+1"]))
+    )
+    first, second = sorted([a.sip_trunk_id, b.sip_trunk_id])
+    assert err.code == "invalid_argument"
+    assert err.message.startswith(f'Conflicting inbound SIP Trunks: "{second}" and "{first}"')
+    # Post-apply validation of an inbound update is a plain error too.
+    err = await error_of(
+        lkapi.sip.update_inbound_trunk_fields(
+            a.sip_trunk_id, numbers=models.ListUpdate(remove=["+1"])
+        )
+    )
+    assert (err.code, err.status) == ("unknown", 500)
+    assert err.message.startswith("for security, one of the fields must be set")
+
+    rule = sip.CreateSIPDispatchRuleRequest
+    r1 = await lkapi.sip.create_dispatch_rule(
+        rule(
+            dispatch_rule=sip.SIPDispatchRuleInfo(rule=direct("a"), trunk_ids=["ST_1"], name="one")
+        )
+    )
+    r2 = await lkapi.sip.create_dispatch_rule(
+        rule(dispatch_rule=sip.SIPDispatchRuleInfo(rule=direct("b"), trunk_ids=["ST_2"]))
+    )
+    err = await error_of(
+        lkapi.sip.update_dispatch_rule_fields(r2.sip_dispatch_rule_id, trunk_ids=["ST_2", "ST_1"])
+    )
+    assert err.code == "invalid_argument" and err.message.endswith(
+        f'in dispatch rule "{r1.sip_dispatch_rule_id}" "one"'
+    )
+
+
+async def test_list_sip_trunk_legacy(lkapi: api.LiveKitAPI, sandbox: Sandbox) -> None:
+    out = await create(lkapi, numbers=["+1", "+2"])
+    inb = await lkapi.sip.create_inbound_trunk(
+        sip.CreateSIPInboundTrunkRequest(trunk=sip.SIPInboundTrunkInfo(numbers=["+3"]))
+    )
+    tok = make_token(sandbox, sip_admin=True)
+    status, body = await twirp_json(sandbox, "SIP", "ListSIPTrunk", {}, tok)
+    assert status == 200
+    by_id = {t["sip_trunk_id"]: t for t in body["items"]}
+    assert [t["sip_trunk_id"] for t in body["items"]] == sorted(by_id)
+    assert by_id[out.sip_trunk_id]["kind"] == "TRUNK_OUTBOUND"
+    assert by_id[out.sip_trunk_id]["outbound_number"] == "+1"
+    assert by_id[out.sip_trunk_id]["outbound_password"] == "secret-pw"
+    assert by_id[inb.sip_trunk_id]["kind"] == "TRUNK_INBOUND"
+
+
+async def test_nested_nulls_in_json_lists(lkapi: api.LiveKitAPI, sandbox: Sandbox) -> None:
+    await lkapi.sip.create_inbound_trunk(
+        sip.CreateSIPInboundTrunkRequest(trunk=sip.SIPInboundTrunkInfo(numbers=["+1"]))
+    )
+    tok = make_token(sandbox, sip_admin=True)
+    _, body = await twirp_json(sandbox, "SIP", "ListSIPInboundTrunk", {}, tok)
+    item = body["items"][0]
+    assert item["ringing_timeout"] is None and item["media"] is None
+    assert item["krisp_enabled"] is False and item["allowed_numbers"] == []
+
+
+async def test_transfer_checks(sandbox: Sandbox) -> None:
+    tok = make_token(sandbox, sip_call=True)
+    status, body = await twirp_json(sandbox, "SIP", "TransferSIPParticipant", {}, tok)
+    assert (status, body) == (
+        400,
+        {"code": "invalid_argument", "msg": "twirp error unknown: Missing room name"},
+    )
+    body_ok = {"room_name": "r", "participant_identity": "p", "transfer_to": "tel:+1"}
+    status, body = await twirp_json(sandbox, "SIP", "TransferSIPParticipant", body_ok, tok)
+    assert (status, body["code"]) == (401, "unauthenticated"), "needs roomAdmin for the room"
