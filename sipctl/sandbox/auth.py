@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ import jwt
 from sipctl.sandbox.errors import TwirpError
 
 LEEWAY_S = 60.0
+CACHE_SIZE = 1024
 BEARER = "Bearer "
 
 MSG_BAD_HEADER = "invalid authorization header. Must start with Bearer "
@@ -98,6 +100,9 @@ class Verifier:
 
     def __init__(self, keys: Mapping[str, str]) -> None:
         self._keys = dict(keys)
+        # Signature checks cost ~150 us; SDKs often reuse a token within the same second.
+        # Only tokens whose signature verified are kept; time claims are rechecked on use.
+        self._verified: OrderedDict[str, tuple[Grants, dict[str, Any]]] = OrderedDict()
 
     def from_headers(self, authorization: str | None, query_token: str | None) -> Grants | None:
         """Grants for a request, None when it has no token; raises AuthFailure."""
@@ -112,6 +117,20 @@ class Verifier:
         return self.verify(token)
 
     def verify(self, token: str, now: float | None = None) -> Grants:
+        now = time.time() if now is None else now
+        hit = self._verified.get(token)
+        if hit is not None:
+            self._verified.move_to_end(token)
+            grants, times = hit
+            _raise_for_claims(times, now)
+            return grants
+        grants, times = self._verify_fully(token, now)
+        self._verified[token] = (grants, times)
+        if len(self._verified) > CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return grants
+
+    def _verify_fully(self, token: str, now: float) -> tuple[Grants, dict[str, Any]]:
         try:
             header = jwt.get_unverified_header(token)
             claims = jwt.decode(token, options={"verify_signature": False})
@@ -128,6 +147,13 @@ class Verifier:
         secret = self._keys.get(issuer)
         if not secret:
             raise AuthFailure(MSG_BAD_KEY)
+        # golang-jwt decodes all claims (grants included) before checking the signature.
+        video = claims.get("video")
+        sip = _lower_keys(claims.get("sip"))
+        if (video is not None and not isinstance(video, dict)) or any(
+            not isinstance(v, bool) for v in sip.values()
+        ):
+            raise AuthFailure(f"{MSG_BAD_TOKEN}: token is malformed: could not JSON decode claim")
         if alg != "HS256":
             raise AuthFailure(
                 f"{MSG_BAD_TOKEN}: token signature is invalid: signing method {alg} is invalid"
@@ -154,22 +180,22 @@ class Verifier:
             ) from None
         except jwt.PyJWTError:
             raise AuthFailure(MSG_BAD_TOKEN) from None
-        problems = _claim_problems(claims, time.time() if now is None else now)
-        if problems:
-            raise AuthFailure(f"{MSG_BAD_TOKEN}: token has invalid claims: {problems}")
-        video = claims.get("video")
-        sip = _lower_keys(claims.get("sip"))
-        if (video is not None and not isinstance(video, dict)) or any(
-            not isinstance(v, bool) for v in sip.values()
-        ):
-            raise AuthFailure(f"{MSG_BAD_TOKEN}: token is malformed: could not JSON decode claim")
+        times: dict[str, Any] = {k: claims[k] for k in ("exp", "nbf") if k in claims}
+        _raise_for_claims(times, now)
         sub = claims.get("sub") or claims.get("jti") or ""
-        return Grants(
+        grants = Grants(
             identity=sub if isinstance(sub, str) else "",
             video=_lower_keys(video),
             sip_admin=sip.get("admin") is True,
             sip_call=sip.get("call") is True,
         )
+        return grants, times
+
+
+def _raise_for_claims(claims: Mapping[str, Any], now: float) -> None:
+    problems = _claim_problems(claims, now)
+    if problems:
+        raise AuthFailure(f"{MSG_BAD_TOKEN}: token has invalid claims: {problems}")
 
 
 def _claim_problems(claims: Mapping[str, Any], now: float) -> str:

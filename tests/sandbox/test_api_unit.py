@@ -407,3 +407,13 @@ async def test_store_persists_one_json_file_per_resource(tmp_path: Path) -> None
     again.load()
     assert again.outbound.ids() == [f"ST_{i:03d}" for i in range(50) if i != 7]
     assert [t.sip_trunk_id for t in again.outbound.values("ST_047")] == ["ST_048", "ST_049"]
+
+
+def test_verifier_cache_rechecks_expiry() -> None:
+    ver = Verifier({"k": SECRET})
+    exp = int(time.time()) + 10
+    tok = _token({"iss": "k", "exp": exp, "sip": {"call": True}})
+    assert ver.verify(tok).sip_call
+    assert ver.verify(tok, now=exp).sip_call  # cached, still inside the leeway
+    with pytest.raises(AuthFailure, match=r"token is expired$"):
+        ver.verify(tok, now=exp + 61)
