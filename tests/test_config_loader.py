@@ -357,3 +357,18 @@ def test_inbound_trunk_and_dispatch_rule(tmp_path: Path) -> None:
         "in.yaml:8:23: dispatch_rules.to-agent.trunks[1]: names inbound trunk 'nope', which "
         "is not declared",
     ]
+
+
+def test_from_is_checked_against_the_calls_own_trunk(tmp_path: Path) -> None:
+    second = TRUNK.replace("outbound_trunks:\n", "").replace("twilio-us", "zz-other")
+    write(tmp_path, "t.yaml", TRUNK + second.replace("+15105550123", "+15105550999"))
+    write(
+        tmp_path,
+        "c.yaml",
+        "test_calls:\n  a:\n    trunk: twilio-us\n    to: '+15550100001'\n"
+        "    from: '+15105550999'\n",
+    )
+    assert problems(tmp_path) == [
+        "c.yaml:5:5: test_calls.a.from: '+15105550999' is not one of trunk twilio-us's "
+        "numbers (+15105550123)"
+    ]

@@ -326,7 +326,7 @@ class _Builder:
         calls_per_hour = 0.0
         for name, call in config.test_calls.items():
             known = config.outbound_trunks.get(call.trunk)
-            if known is not None and call.from_ is not None and call.from_ not in trunk.numbers:
+            if known is not None and call.from_ is not None and call.from_ not in known.numbers:
                 add(
                     "test_calls",
                     name,
