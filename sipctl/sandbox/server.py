@@ -51,6 +51,7 @@ PREFIX = "/twirp"
 # Twirp error code of the answer, for the request log line.
 TWIRP_CODE = web.RequestKey("twirp_code", str)
 ADMIN = "/_sandbox/"
+SHUTDOWN_S = 5.0  # grace for in-flight requests on shutdown
 
 
 @dataclass
@@ -111,6 +112,7 @@ class SandboxServer:
         self.requests_by_method: Counter[str] = Counter()
         self.stop_requested = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
         self.port = config.port
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -122,10 +124,13 @@ class SandboxServer:
 
     async def start(self) -> None:
         self.store.load()
-        self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self.make_app(), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_S
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
         await site.start()
+        self._site = site
         addresses = self._runner.addresses
         if addresses:
             self.port = addresses[0][1]
@@ -137,16 +142,20 @@ class SandboxServer:
         )
 
     async def close(self) -> None:
-        """Stop accepting, hang up calls, flush the store."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        """Stop accepting, hang up calls (a CreateSIPParticipant waiting for an answer then
+        fails), let in-flight requests finish, flush the store."""
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
         if self.bridge is not None:
             try:
                 await self.bridge.close()
             except Exception as e:
                 self.log.error("bridge close failed: %s: %s", type(e).__name__, e)
         await self.rooms.hang_up_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
         await self.store.close()
 
     # --- entry point ---------------------------------------------------------------------

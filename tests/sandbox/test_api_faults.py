@@ -225,3 +225,14 @@ async def test_mask_secrets(sandbox_factory: SandboxFactory) -> None:
     assert listed[0].auth_username == "u"
     # The sandbox still holds the real secret (loopback test tooling shows it).
     assert sb.state()["sip_outbound_trunks"][0]["auth_password"] == "pw"
+
+
+async def test_sigterm_answers_in_flight_requests(sandbox: Sandbox, lkapi: api.LiveKitAPI) -> None:
+    await lkapi.sip.create_outbound_trunk(CREATE)
+    sandbox.set_faults(latency_ms=700)
+    pending = asyncio.ensure_future(lkapi.sip.list_outbound_trunk(LIST))
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    assert await asyncio.to_thread(sandbox.stop) == 0
+    assert time.monotonic() - started < 5
+    assert len((await pending).items) == 1
