@@ -315,6 +315,7 @@ class Bridge:
             username=trunk.auth_username,
             password=trunk.auth_password,
             headers=sorted(headers.items()),
+            contact_transport=bool(tparam),
         )
 
     async def _dial(self, bc: BridgeCall, deadline: float) -> None:
@@ -365,6 +366,8 @@ class Bridge:
         if bc.stop.is_set() and bc.stop_reason:
             # removed or given up while sending digits: not "active"
             raise psrpc_error("canceled", "sip request timed out")
+        if call.remote_bye.is_set():
+            return  # the far end hung up during the digits: _wait_end sets hangup
         self._set_status(bc, "active")
         self.log.info(
             "SIP call %s established in %.0f ms",

@@ -112,6 +112,7 @@ async def test_rejected(provider: Provider, transport: str, scenario: str, statu
         with pytest.raises(InviteRejected) as info:
             await call.invite(timeout=5)
         assert info.value.status == status
+        assert call.failed.is_set() and call.error is info.value
     finally:
         await call.aclose()
 

@@ -127,6 +127,8 @@ class CallSpec:
     username: str = ""
     password: str = ""
     headers: list[tuple[str, str]] = field(default_factory=list)  # extra INVITE headers
+    # like the bridge: an explicit trunk transport shows in the Contact (TCP always does)
+    contact_transport: bool = False
 
 
 async def resolve(host: str, port: int) -> Addr:
@@ -178,6 +180,8 @@ class Call:
         self.ended = asyncio.Event()
         self.end_reason: str | None = None
         self.remote_bye = asyncio.Event()
+        self.failed = asyncio.Event()  # invite() raised; the reason is ``error``
+        self.error: CallError | None = None
         self.timings: dict[str, float] = {}
         self._cseq = 0
         self._aborted = asyncio.Event()
@@ -210,7 +214,8 @@ class Call:
     def contact(self) -> str:
         assert self.layer is not None
         host, port = self.layer.transport.local
-        tp = ";transport=tcp" if self.spec.transport == "tcp" else ""
+        explicit = self.spec.transport == "tcp" or self.spec.contact_transport
+        tp = f";transport={self.spec.transport}" if explicit else ""
         return f"<sip:{host}:{port}{tp}>"
 
     @property
@@ -242,6 +247,14 @@ class Call:
     # -- INVITE ---------------------------------------------------------------------
     async def invite(self, timeout: float | None = None) -> Response:
         """Dial until answered; returns the 2xx or raises a :class:`CallError`."""
+        try:
+            return await self._invite(timeout)
+        except CallError as exc:
+            self.error = exc
+            self.failed.set()
+            raise
+
+    async def _invite(self, timeout: float | None) -> Response:
         if self.layer is None:
             await self.setup()
         loop = asyncio.get_running_loop()
