@@ -44,6 +44,7 @@ from sipctl.sandbox.sip.message import (
 )
 from sipctl.sandbox.sip.status import INVITE_FAILED_CODES, psrpc_error, sip_status_error
 from sipctl.sandbox.sip.transaction import Timers
+from sipctl.sandbox.sip.transport import local_ip_for
 from sipctl.sandbox.sip.uac import (
     AuthFailed,
     Call,
@@ -295,7 +296,9 @@ class Bridge:
         to_uri = SipURI(
             host=host, user=req.to_user_override or req.sip_call_to, port=port, params=dict(params)
         )
-        from_host = trunk.from_host or self.host
+        # a wildcard listen address is no host name: use the address that reaches the trunk
+        own = self.host if self.host not in ("", "0.0.0.0", "::") else local_ip_for(dest[0])
+        from_host = trunk.from_host or own
         fh, fport = parse_hostport(from_host)
         from_uri = SipURI(host=fh, user=bc.from_number, port=fport, params=dict(params))
         if req.HasField("display_name"):
