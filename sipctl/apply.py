@@ -58,6 +58,11 @@ class ApplyReport:
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
 
+    def __repr__(self) -> str:
+        # Short on purpose (see LiveState.__repr__).
+        counts = {s: self.count(s) for s in ("applied", "failed", "not attempted")}
+        return f"ApplyReport({counts}, interrupted={self.interrupted})"
+
     @property
     def ok(self) -> bool:
         return not self.interrupted and all(o.status == "applied" for o in self.outcomes)

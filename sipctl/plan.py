@@ -13,6 +13,7 @@ otherwise with the HMAC fingerprint sipctl keeps in the marker (keyed with the A
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -162,8 +163,11 @@ def desired_password(m: Resource) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
 def fingerprint(value: str, api_secret: str) -> str:
-    """HMAC-SHA256(api_secret, value)[:16] — as :meth:`Secret.fingerprint` computes it."""
+    """HMAC-SHA256(api_secret, value)[:16] — as :meth:`Secret.fingerprint` computes it.
+
+    Cached: thousands of trunks usually share a handful of passwords."""
     return hmac.new(api_secret.encode(), value.encode(), hashlib.sha256).hexdigest()[:16]
 
 
@@ -260,6 +264,10 @@ class Plan:
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
+
+    def __repr__(self) -> str:
+        # Short on purpose (see LiveState.__repr__).
+        return f"Plan({self.summary()!r})"
 
     @property
     def has_changes(self) -> bool:

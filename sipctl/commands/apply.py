@@ -16,6 +16,7 @@ from sipctl.commands.common import (
     Options,
     common_options,
     connection_options,
+    freeze_config,
     handle_errors,
     load,
 )
@@ -83,6 +84,7 @@ def command(
     from sipctl.render import apply_json, apply_text, plan_json, plan_text
 
     config = load(opts)
+    freeze_config()
     saved: dict[str, Any] | None = None
     if plan_file is not None:
         if targets or allow_delete:

@@ -13,6 +13,7 @@ from sipctl.commands.common import (
     Options,
     common_options,
     connection_options,
+    freeze_config,
     handle_errors,
     load,
 )
@@ -90,6 +91,7 @@ def command(
     from sipctl.render import plan_json
 
     config = load(opts)
+    freeze_config()
     connection = conn.get()
     plan, _ = asyncio.run(
         current_plan(

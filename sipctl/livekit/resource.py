@@ -95,6 +95,12 @@ class LiveState:
         else:
             self.unmanaged[res.kind].setdefault(res.name, []).append(res)
 
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio.run reprs a finished task's result (Python 3.11, when
+        # it restores the SIGINT handler), and a full repr of 10,000 models takes seconds.
+        counts = ", ".join(f"{k}={len(self.all[k])}" for k in KINDS)
+        return f"LiveState({counts})"
+
     def count_managed(self) -> int:
         return sum(len(v) for v in self.managed.values())
 
