@@ -200,7 +200,9 @@ class SandboxServer:
                 return await self._twirp(request, service, grants), f"twirp {method}"
         if path == "/":
             return web.Response(text="OK"), label
-        return web.Response(status=404, text="404 page not found\n"), label
+        # Go's http.NotFound, as livekit-server's mux answers unknown paths.
+        headers = {"X-Content-Type-Options": "nosniff"}
+        return web.Response(status=404, text="404 page not found\n", headers=headers), label
 
     # --- twirp ---------------------------------------------------------------------------
 

@@ -236,3 +236,20 @@ async def test_sigterm_answers_in_flight_requests(sandbox: Sandbox, lkapi: api.L
     assert await asyncio.to_thread(sandbox.stop) == 0
     assert time.monotonic() - started < 5
     assert len((await pending).items) == 1
+
+
+async def test_crash_keeps_what_was_flushed(sandbox: Sandbox) -> None:
+    lk = client(sandbox)
+    try:
+        created = await lk.sip.create_outbound_trunk(CREATE)
+    finally:
+        await lk.aclose()
+    await asyncio.sleep(0.5)  # a few flush intervals
+    sandbox.kill()  # SIGKILL: no shutdown flush
+    sandbox.start()
+    assert [t["sip_trunk_id"] for t in sandbox.state()["sip_outbound_trunks"]] == [
+        created.sip_trunk_id
+    ]
+    assert sandbox.data_dir is not None
+    leftovers = [p.name for p in sandbox.data_dir.rglob(".*.tmp")]
+    assert leftovers == []
