@@ -63,7 +63,7 @@ class ServerConfig:
     data_dir: Path | None = None
     mask_secrets: bool = False
     faults: FaultConfig = field(default_factory=FaultConfig)
-    # Tests may run without the SIP bridge; None means "import sipctl.sandbox.bridge".
+    # None means sipctl.sandbox.bridge.Bridge (the real SIP user agent).
     bridge_factory: Callable[[RoomRegistry, str, logging.Logger], BridgeLike] | None = None
 
 
@@ -80,10 +80,11 @@ class _Dropped(Exception):
 
 def _load_bridge_factory() -> Callable[[RoomRegistry, str, logging.Logger], BridgeLike] | None:
     try:
-        from sipctl.sandbox.bridge import Bridge  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        # Until the SIP bridge lands, CreateSIPParticipant answers as livekit-server
-        # without livekit-sip does ("no response from servers").
+        from sipctl.sandbox.bridge import Bridge
+    except ImportError as e:
+        # Without a bridge, CreateSIPParticipant answers as livekit-server without
+        # livekit-sip does ("no response from servers").
+        LOG.warning("SIP bridge unavailable, calls will fail: %s", e)
         return None
     factory: Callable[[RoomRegistry, str, logging.Logger], BridgeLike] = Bridge
     return factory
