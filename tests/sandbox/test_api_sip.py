@@ -333,8 +333,10 @@ async def test_update_conflicts(lkapi: api.LiveKitAPI) -> None:
     err = await error_of(
         lkapi.sip.update_dispatch_rule_fields(r2.sip_dispatch_rule_id, trunk_ids=["ST_2", "ST_1"])
     )
+    # Rules are checked in ID order; the message names the earlier one of the pair.
+    earlier = min((r1, r2), key=lambda r: r.sip_dispatch_rule_id)
     assert err.code == "invalid_argument" and err.message.endswith(
-        f'in dispatch rule "{r1.sip_dispatch_rule_id}" "one"'
+        f'in dispatch rule "{earlier.sip_dispatch_rule_id}" "{earlier.name or "<blank name>"}"'
     )
 
 
