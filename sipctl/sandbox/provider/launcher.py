@@ -138,6 +138,7 @@ class Provider:
         sip_port: int | None = None,
         uas_port: int | None = None,
         kamailio_children: int = 2,
+        udp_children: int = 1,
         debug: int = 2,
         trace_uas: bool = False,
     ) -> None:
@@ -147,6 +148,9 @@ class Provider:
         self._sip_port = sip_port
         self._uas_port = uas_port
         self.children = kamailio_children
+        # One UDP worker keeps the relay order of replies the callee sends back to back
+        # (180 then 200): with two, a 200 can overtake its 180 and "ringing" is skipped.
+        self.udp_children = udp_children
         self.debug = debug
         self.trace_uas = trace_uas
         self.kam: subprocess.Popen[bytes] | None = None
@@ -269,7 +273,7 @@ class Provider:
                 "-a",
                 "no",
                 "-n",
-                str(self.children),
+                str(self.udp_children),
                 "-N",
                 str(self.children),
                 "-m",
