@@ -62,8 +62,10 @@ from sipctl.sandbox.sip.uac import (
 
 DEFAULT_RINGING_TIMEOUT = 180.0  # bridge default: 3 min
 MAX_CALL_DURATION = 24 * 3600.0  # global cap
-CALL_BUDGET = 30.0  # livekit-server's psrpc budget ...
-CALL_BUDGET_ANSWERED = 80.0  # ... and with wait_until_answered
+# livekit-server's psrpc budget is 30 s, 80 s with wait_until_answered. The API handler
+# enforces it (honouring X-Twirp-Timeout-Ms); this is the bridge's own backstop for the
+# only case that can last that long here: waiting for the answer.
+CALL_BUDGET_ANSWERED = 80.0
 HANGUP_WAIT = 2.0  # how long RemoveParticipant waits for the BYE's answer
 CLOSE_WAIT = 8.0
 
