@@ -5,6 +5,8 @@ declared in the config with 1 % of them changed, it times ``sipctl plan`` as a w
 process (start-up, config load, listing, diff, output) against the floor: a minimal
 script that only lists the same trunks with livekit-api. Median of ``--runs`` runs each.
 Targets: plan/floor <= 1.5 at 1k and 10k; plan at 1k < 1 s; peak RSS < 200 MB at 10k.
+``validate_N_seconds`` (``sipctl validate``: start-up and config load alone) shows how much
+of the plan's time is the YAML config rather than LiveKit, mapping and diff.
 
 Prints ``name: value unit`` lines and writes the same figures as JSON:
 
@@ -180,8 +182,9 @@ def main() -> int:
                     "BENCH_PASSWORD": PASSWORD,
                 }
                 plan_argv = [sys.executable, "-m", "sipctl", "plan", "--config", str(cfg)]
+                validate_argv = [sys.executable, "-m", "sipctl", "validate", "--config", str(cfg)]
                 floor_argv = [sys.executable, "-c", FLOOR]
-                plans, floors, rss = [], [], []
+                plans, floors, rss, validates = [], [], [], []
                 for _ in range(args.runs):
                     wall, peak, out = run_measured(plan_argv, env)
                     last = out.strip().splitlines()[-1]
@@ -193,12 +196,20 @@ def main() -> int:
                     wall, _, out = run_measured(floor_argv, env)
                     assert int(out) == n, out
                     floors.append(wall)
+                    validates.append(run_measured(validate_argv, env)[0])
                 plan_s, floor_s = statistics.median(plans), statistics.median(floors)
                 figures[f"seed_{n}_trunks_seconds"] = (seed_s, "s")
                 figures[f"plan_{n}_seconds"] = (plan_s, "s")
                 figures[f"floor_{n}_seconds"] = (floor_s, "s")
                 target = " (target <= 1.5)" if n >= 1000 else ""
                 figures[f"plan_vs_floor_{n}"] = (plan_s / floor_s, "x" + target)
+                # where the rest goes: loading the YAML config alone (sipctl validate)
+                validate_s = statistics.median(validates)
+                figures[f"validate_{n}_seconds"] = (validate_s, "s (config load alone)")
+                figures[f"plan_minus_config_load_vs_floor_{n}"] = (
+                    (plan_s - validate_s) / floor_s,
+                    "x",
+                )
                 figures[f"plan_{n}_peak_rss"] = (
                     max(rss),
                     "MB" + (" (target < 200)" if n >= 10000 else ""),

@@ -53,6 +53,7 @@ class ApplyReport:
     interrupted: bool = False
     verification: list[DialResult] = field(default_factory=list)
     verification_skipped: str | None = None  # why no verification dials ran
+    verification_interrupted: bool = False  # Ctrl-C during the dials
     warnings: list[str] = field(default_factory=list)
 
     def count(self, status: Status) -> int:
@@ -318,6 +319,24 @@ def sigint_stops(stop: asyncio.Event, task: asyncio.Task[Any] | None) -> Any:
             loop.remove_signal_handler(signal.SIGINT)
 
 
+@contextlib.contextmanager
+def sigint_cancels(task: asyncio.Task[Any] | None) -> Any:
+    """Ctrl-C cancels ``task`` (the verification dials hang up and clean up first)."""
+    loop = asyncio.get_running_loop()
+    installed = False
+    try:
+        if task is not None:
+            loop.add_signal_handler(signal.SIGINT, task.cancel)
+            installed = True
+    except (NotImplementedError, RuntimeError, ValueError):
+        pass
+    try:
+        yield
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
 # --- verification dials ----------------------------------------------------------------
 
 
@@ -339,12 +358,20 @@ def verification_calls(
         if tc.trunk in changed and tc.verify_on_apply
     ]
     dialed = {tc.trunk for _, tc in calls}
-    warnings = [
-        f"{describe('outbound_trunk', name)} changed but no test call verifies it on apply "
-        "(add one to test_calls)"
-        for name in sorted(changed)
-        if name not in dialed
-    ]
+    undialed = [describe("outbound_trunk", name) for name in sorted(changed) if name not in dialed]
+    warnings = []
+    if len(undialed) == 1:
+        warnings.append(
+            f"{undialed[0]} changed but no test call verifies it on apply (add one to test_calls)"
+        )
+    elif undialed:
+        shown = ", ".join(undialed[:5]) + (
+            f" and {len(undialed) - 5} more" if len(undialed) > 5 else ""
+        )
+        warnings.append(
+            f"{len(undialed)} changed outbound trunks have no test call that verifies them on "
+            f"apply: {shown} (add them to test_calls)"
+        )
     return calls, warnings, changed
 
 
@@ -405,12 +432,18 @@ async def apply_plan(
             report.verification_skipped = "--no-verify"
         return report
     if calls:
-        report.verification = await verify(
-            conn,
-            calls,
-            ids,
-            parallelism=check_parallelism,
-            max_per_trunk=max_calls_per_trunk,
-            on_event=on_dial_event,
-        )
+        try:
+            with sigint_cancels(asyncio.current_task()):
+                report.verification = await verify(
+                    conn,
+                    calls,
+                    ids,
+                    parallelism=check_parallelism,
+                    max_per_trunk=max_calls_per_trunk,
+                    on_event=on_dial_event,
+                )
+        except asyncio.CancelledError:
+            # the dials hung up and cleaned up before the cancellation reached here
+            report.verification_interrupted = True
+            report.verification_skipped = "interrupted (Ctrl-C)"
     return report

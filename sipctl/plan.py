@@ -528,10 +528,18 @@ def choose_method(change: Change) -> Method:
     return "update"
 
 
+_MISSING = object()
+
+
 def _deep_fields(have: dict[str, Any], want: dict[str, Any]) -> list[FieldChange]:
     """Field-level changes via deepdiff, collapsed to a readable path per field."""
     from deepdiff import DeepDiff
 
+    # Only the top-level fields that differ go to deepdiff: same result, a fraction of
+    # the work when a thousand resources change one field each.
+    keys = [k for k in have.keys() | want.keys() if have.get(k, _MISSING) != want.get(k, _MISSING)]
+    have = {k: have[k] for k in keys if k in have}
+    want = {k: want[k] for k in keys if k in want}
     diff = DeepDiff(have, want, view="tree", threshold_to_diff_deeper=0)
     paths: dict[tuple[Any, ...], None] = {}
     for items in diff.values():
@@ -542,9 +550,6 @@ def _deep_fields(have: dict[str, Any], want: dict[str, Any]) -> list[FieldChange
         old, new = _at(have, p), _at(want, p)
         out.append(FieldChange(".".join(str(x) for x in p), old, new))
     return out
-
-
-_MISSING = object()
 
 
 def _at(data: Any, path: Sequence[Any]) -> Any:

@@ -95,3 +95,49 @@ def test_no_verify_skips_the_dials(sandbox: Sandbox, provider: Provider, tmp_pat
     assert res.exit_code == 0, res.output
     assert "Verification dials skipped: --no-verify." in res.stdout
     assert sandbox.state()["requests_by_method"].get("CreateSIPParticipant", 0) == 0
+
+
+def test_ctrl_c_during_verification_hangs_up_and_reports(
+    sandbox: Sandbox, provider: Provider, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.fixtures.sandbox import REPO
+
+    cfg = write_config(
+        tmp_path / "config",
+        f"""
+        outbound_trunks:
+          prov:
+            address: "{provider.address}"
+            numbers: ["+15550001111"]
+            auth: {{username: trunkuser, password: "${{PROV_PASSWORD}}"}}
+        test_calls:
+          rings:
+            trunk: prov
+            to: "{NUMBERS["ringing"]}"
+            ringing_timeout: 30s
+        """,
+    )
+    env = {**os.environ, **sandbox.env, **ENV, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "sipctl", "apply", "--config", str(cfg), "--auto-approve"]
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if sandbox.state()["requests_by_method"].get("CreateSIPParticipant", 0) >= 1:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert "Apply complete: 1 applied, 0 failed, 0 not attempted." in out
+    assert "Verification dials interrupted (Ctrl-C)." in out
+    assert "Traceback" not in err
+    assert sandbox.state()["rooms"] == []  # the probe hung up and its room was deleted

@@ -88,7 +88,7 @@ def command(
     saved: dict[str, Any] | None = None
     if plan_file is not None:
         if targets or allow_delete:
-            raise click.UsageError(
+            raise SipctlError(
                 "--target and --allow-delete cannot be combined with a saved plan: they "
                 "were fixed when the plan was made"
             )
@@ -140,7 +140,7 @@ def command(
             run_verification=not no_verify,
         )
     )
-    if report.interrupted:
+    if report.interrupted or report.verification_interrupted:
         code = EXIT_INTERRUPTED
     elif not report.ok:
         code = EXIT_ERROR

@@ -58,13 +58,15 @@ def render(report: ApplyReport, *, color: bool = False) -> str:
     out.append(_style(summary(report), color, bold=True))
     for w in report.warnings:
         out.append(_style(f"Warning: {w}", color, fg="yellow"))
-    if report.verification:
+    if report.verification or report.verification_interrupted:
         out.append("")
         out.append("Verification dials:")
         out += ["  " + line(r, color=color) for r in report.verification]
         passed = sum(1 for r in report.verification if r.ok)
         failed = len(report.verification) - passed
         out.append(f"Verification: {passed} passed, {failed} failed.")
-    elif report.verification_skipped:
+        if report.verification_interrupted:
+            out.append("Verification dials interrupted (Ctrl-C).")
+    if report.verification_skipped and not report.verification_interrupted:
         out.append(f"Verification dials skipped: {report.verification_skipped}.")
     return "\n".join(out) + "\n"
