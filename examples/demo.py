@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,13 +22,6 @@ SIPCTL = [sys.executable, "-m", "sipctl"]
 API_KEY, API_SECRET = "devkey", "secret"  # the defaults of `livekit-server --dev`
 BOLD = "\033[1m" if sys.stdout.isatty() else ""
 RESET = "\033[0m" if sys.stdout.isatty() else ""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def say(text: str) -> None:
@@ -55,42 +44,6 @@ def run(args: list[str], env: dict[str, str], expect: int = 0) -> str:
     return proc.stdout
 
 
-def start_sandbox(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = (workdir / "sandbox.log").open("wb")
-    proc = subprocess.Popen(
-        [*SIPCTL, "sandbox", "--port", str(port), "--api-key", API_KEY],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"demo: the sandbox exited early, see {workdir / 'sandbox.log'}")
-        try:
-            # any HTTP answer means it is listening (a GET on a Twirp path is a bad_route)
-            urllib.request.urlopen(url + "/twirp/livekit.SIP/ListSIPOutboundTrunk", timeout=1)
-        except urllib.error.HTTPError:
-            return proc, url
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("demo: the sandbox did not start within 15 s")
-
-
-def stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
-
-
 CHANGED_TRUNK = """\
     numbers: ["+15557770000", "+15557770001", "+15557770002"]"""
 
@@ -107,6 +60,7 @@ test_calls:
 
 
 def main() -> int:
+    from sipctl.sandbox.process import SandboxError, SandboxProcess
     from sipctl.sandbox.provider import Provider, missing_binaries
 
     missing = missing_binaries()
@@ -114,11 +68,12 @@ def main() -> int:
         print(f"demo: needs {', '.join(missing)}: run ./dev demo, which installs them")
         return 1
     workdir = Path(tempfile.mkdtemp(prefix="sipctl-demo-"))
-    sandbox: subprocess.Popen[bytes] | None = None
+    sandbox = SandboxProcess(workdir / "sandbox", api_key=API_KEY, api_secret=API_SECRET)
     provider = Provider(workdir / "provider")
     try:
         say("Starting the sandbox (LiveKit-compatible API, real SIP) and a Kamailio provider")
-        sandbox, url = start_sandbox(workdir)
+        sandbox.start()
+        url = sandbox.url
         provider.start()
         print(f"  LiveKit sandbox: {url} (key {API_KEY})")
         print(
@@ -173,7 +128,11 @@ def main() -> int:
         return 1
     finally:
         provider.stop()
-        stop(sandbox)
+        try:
+            sandbox.stop()
+        except SandboxError as exc:
+            print(f"demo: {exc}", file=sys.stderr)
+            sandbox.kill()
         shutil.rmtree(workdir, ignore_errors=True)
         print("Stopped the sandbox and the provider.", flush=True)
 

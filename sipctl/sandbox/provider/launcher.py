@@ -12,7 +12,6 @@ environment variables (see ``kamailio/sipprov.cfg``); the number plan is in
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -24,6 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO
+
+from sipctl.sandbox.process import die_with_parent
 
 HERE = Path(__file__).resolve().parent
 KAMAILIO_CFG = HERE / "kamailio" / "sipprov.cfg"
@@ -52,16 +53,6 @@ class ProviderError(RuntimeError):
 def missing_binaries() -> list[str]:
     """Names of the programs the provider needs that are not on PATH."""
     return [name for name in ("kamailio", "sipp") if shutil.which(name) is None]
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: SIGTERM the child when its parent dies (no orphans after a killed run).
-
-    PR_SET_PDEATHSIG fires when the *thread* that forked exits, so start() belongs on
-    the main thread or one that lives as long as the provider.
-    """
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _bindable(port: int) -> bool:
@@ -250,7 +241,7 @@ class Provider:
             stdout=uas_log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         # -DD: the creator stays in the foreground (the pid we signal); -E: log to stderr
         self.kam = subprocess.Popen(
@@ -288,7 +279,7 @@ class Provider:
             stdout=subprocess.DEVNULL,
             stderr=kam_log,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
 
         deadline = t0 + timeout
