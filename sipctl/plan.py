@@ -333,6 +333,7 @@ def make_plan(
     if state.duplicates:
         raise LiveKitError("nothing can be applied: " + "; ".join(str(d) for d in state.duplicates))
     _check_readable(state)
+    _check_reserved(config)
     settings: Settings = config.settings
     allow_delete = allow_delete or settings.prune
     scope = _in_scope(targets)
@@ -393,6 +394,18 @@ def make_plan(
     unmanaged.sort(key=lambda r: (order[r.kind], r.name, r.id))
     orphaned.sort(key=lambda r: (order[r.kind], r.name, r.id))
     return Plan(changes, unmanaged, orphaned, safety, allow_delete, tuple(targets))
+
+
+def _check_reserved(config: Config) -> None:
+    from sipctl.ownership import MARKER_KEY
+
+    for kind in KINDS:
+        for name, model in _desired(config, kind).items():
+            if MARKER_KEY in model.metadata:
+                raise SipctlError(
+                    f"{describe(kind, name)}: metadata key {MARKER_KEY!r} is reserved for "
+                    "sipctl's ownership marker; rename it"
+                )
 
 
 def _check_targets(config: Config, state: LiveState, targets: Sequence[str]) -> None:

@@ -414,3 +414,37 @@ def test_plan_json_and_markdown(sandbox: Sandbox, tmp_path: Path) -> None:
     assert doc["summary"]["create"] == 4 and doc["livekit_url"] == sandbox.url
     md = sipctl(sandbox, cfg, "plan", "--format", "markdown", env=ENV)
     assert md.stdout.startswith("### sipctl plan") and "Plan: 4 to create" in md.stdout
+
+
+def test_rule_key_moved_between_dispatch_rules(sandbox: Sandbox, tmp_path: Path) -> None:
+    rules = """
+    inbound_trunks:
+      office:
+        numbers: ["+15550200001"]
+    dispatch_rules:
+      a:
+        rule: {direct: {room_name: a}}
+        trunks: [office]
+        inbound_numbers: [NUMS_A]
+      b:
+        rule: {direct: {room_name: b}}
+        trunks: [office]
+        inbound_numbers: [NUMS_B]
+    """
+    cfg = write_config(
+        tmp_path / "config",
+        rules.replace("NUMS_A", '"+15550700001"').replace("NUMS_B", '"+15550700002"'),
+    )
+    assert _apply(sandbox, cfg).exit_code == 0
+    # the caller +15550700001 moves from rule a to rule b (same trunk, same empty PIN)
+    write_config(
+        cfg,
+        rules.replace("NUMS_A", '"+15550700003"').replace(
+            "NUMS_B", '"+15550700002", "+15550700001"'
+        ),
+    )
+    res = _apply(sandbox, cfg)
+    assert res.exit_code == 0, res.output
+    live = _by_name(sandbox.state()["sip_dispatch_rules"])
+    assert live["a"]["inbound_numbers"] == ["+15550700003"]
+    assert sorted(live["b"]["inbound_numbers"]) == ["+15550700001", "+15550700002"]

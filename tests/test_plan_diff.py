@@ -271,3 +271,9 @@ def test_rule_naming_a_trunk_outside_the_targets_is_refused() -> None:
         ("inbound_trunk", "create"),
         ("dispatch_rule", "create"),
     ]
+
+
+def test_the_marker_key_is_reserved_in_metadata() -> None:
+    cfg = config(outbound={"acme": out_model(metadata={"sipctl": "mine"})})
+    with pytest.raises(SipctlError, match="metadata key 'sipctl' is reserved"):
+        plan_of(cfg, live())
