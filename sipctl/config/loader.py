@@ -7,6 +7,8 @@ problem found at once, each as ``file:line:col: path: message``.
 from __future__ import annotations
 
 import difflib
+import functools
+import gc
 import os
 import re
 import types
@@ -79,6 +81,7 @@ def find_files(directory: Path) -> list[Path]:
     return sorted(files)
 
 
+@functools.lru_cache(maxsize=256)
 def _display(path: Path) -> str:
     try:
         rel = os.path.relpath(path)
@@ -89,6 +92,18 @@ def _display(path: Path) -> str:
 
 def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> Config:
     """Read, merge and validate every ``*.yaml``/``*.yml`` under ``directory``."""
+    # Loading builds many small objects and frees almost none: the cyclic collector's
+    # passes over them cost a third of the load time of a 10,000-trunk config.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_config(directory, env)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_config(directory: str | Path, env: Mapping[str, str] | None) -> Config:
     env = os.environ if env is None else env
     directory = Path(directory)
     display_dir = _display(directory)
@@ -371,6 +386,8 @@ def _runs_per_hour(schedule: str) -> float:
 
 
 def _is_secret_path(path: Path_) -> bool:
+    if len(path) != 4 or path[-1] != "password":  # cheap test first: called per value
+        return False
     return any(
         len(path) == len(pat) and all(p == "*" or p == q for p, q in zip(pat, path, strict=True))
         for pat in SECRET_FIELDS

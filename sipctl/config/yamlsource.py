@@ -16,6 +16,10 @@ from sipctl.errors import Problem
 
 Path_ = tuple[str | int, ...]
 
+# libyaml's C parser when present (about 4x faster on large configs); same node graph.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR_TAG = "tag:yaml.org,2002:str"
+
 # Bounds that keep hostile input (alias bombs, deep nesting) from hanging the loader.
 MAX_NODES = 200_000
 MAX_DEPTH = 64
@@ -76,6 +80,8 @@ class _Walker:
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             return [self.walk(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        if node.tag == _STR_TAG:
+            return node.value  # the common case, without the constructor's dispatch
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
@@ -96,7 +102,11 @@ class _Walker:
                 self.problem(kpos, path, "a key must be a plain string, not a list or mapping")
                 continue
             try:
-                key = self.constructor.construct_object(key_node)
+                key = (
+                    key_node.value
+                    if key_node.tag == _STR_TAG
+                    else self.constructor.construct_object(key_node)
+                )
             except yaml.YAMLError as exc:
                 self.problem(kpos, path, f"cannot read key: {_first_line(exc)}")
                 continue
@@ -132,7 +142,7 @@ def _first_line(exc: BaseException) -> str:
 def load_yaml(file: Path, display: str, text: str) -> tuple[Located | None, list[Problem]]:
     """Parse one YAML document; return its located data, or the problems that stop it."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = _pos(mark)
