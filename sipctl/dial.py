@@ -599,7 +599,7 @@ async def _run(
     problems: dict[str, str] = {}
     if trunk_ids is None:
         try:
-            managed, other = await managed_trunks(api)
+            managed, other = await managed_trunks(api, conn)
         except Exception as exc:
             return all_errors(str(translate_error(exc, conn, "listing the outbound trunks")))
         for trunk in {c.trunk for _, c in calls}:

@@ -182,14 +182,15 @@ def classify(exc: BaseException, conn: ConnectionLike | None = None) -> CallErro
 # --- trunks -------------------------------------------------------------------------------
 
 
-async def managed_trunks(api: LiveKitAPI) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+async def managed_trunks(
+    api: LiveKitAPI, conn: ConnectionLike
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Live outbound trunks by name: (managed by sipctl, not managed). Values are ids."""
-    from livekit.api import ListSIPOutboundTrunkRequest
+    from sipctl.livekit.state import list_outbound  # pages to the end, like plan does
 
-    resp = await api.sip.list_outbound_trunk(ListSIPOutboundTrunkRequest())
     managed: dict[str, list[str]] = {}
     other: dict[str, list[str]] = {}
-    for t in resp.items:
+    for t in await list_outbound(api, conn):
         target = managed if parse_metadata(t.metadata).marker is not None else other
         target.setdefault(t.name, []).append(t.sip_trunk_id)
     return managed, other
