@@ -85,6 +85,9 @@ async def connect(
             conn.api_key,
             conn.api_secret,
             timeout=aiohttp.ClientTimeout(total=timeout),
+            # sipctl retries by itself and looks a name up before repeating a create; the
+            # SDK's own failover (LiveKit Cloud hosts) would repeat creates and dials blindly.
+            failover=False,
         )
     except ValueError as exc:
         raise ConnectionFailed(f"cannot use LIVEKIT_URL {url!r}: {exc} (--url)") from None
