@@ -12,7 +12,8 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 from google.protobuf.message import Message
 from livekit.protocol import sip
@@ -25,6 +26,7 @@ from sipctl.sandbox.store import Collection, SipStore
 from sipctl.sandbox.twirp import Call, plain_error, psrpc_error
 
 M = TypeVar("M", bound=Message)
+U = TypeVar("U", bound=Message)
 Handler = Callable[[Call, Any], Awaitable[Message]]
 
 TRUNK_NOT_FOUND = "requested sip trunk does not exist"
@@ -32,6 +34,41 @@ RULE_NOT_FOUND = "requested sip dispatch rule does not exist"
 # psrpc budget livekit-server gives the bridge (sip.go): 30 s, 80 s when waiting for answer.
 CALL_TIMEOUT_S = 30.0
 CALL_TIMEOUT_ANSWERED_S = 80.0
+
+
+@dataclass(frozen=True)
+class _Kind(Generic[M, U]):
+    """What sets outbound trunks, inbound trunks and dispatch rules apart in the checks
+    their Create/Update handlers share (``M`` the info message, ``U`` its update)."""
+
+    noun: str  # "trunk" or "rule", as the request errors name the ID
+    not_found: str
+    validate: Callable[[M], None]
+    validate_update: Callable[[U], None]
+    apply_update: Callable[[M, U], M]
+
+
+_OUTBOUND: _Kind[sip.SIPOutboundTrunkInfo, sip.SIPOutboundTrunkUpdate] = _Kind(
+    "trunk",
+    TRUNK_NOT_FOUND,
+    v.validate_outbound_trunk,
+    v.validate_outbound_update,
+    v.apply_outbound_update,
+)
+_INBOUND: _Kind[sip.SIPInboundTrunkInfo, sip.SIPInboundTrunkUpdate] = _Kind(
+    "trunk",
+    TRUNK_NOT_FOUND,
+    v.validate_inbound_trunk,
+    v.validate_inbound_update,
+    v.apply_inbound_update,
+)
+_DISPATCH: _Kind[sip.SIPDispatchRuleInfo, sip.SIPDispatchRuleUpdate] = _Kind(
+    "rule",
+    RULE_NOT_FOUND,
+    v.validate_dispatch_rule,
+    v.validate_dispatch_update,
+    v.apply_dispatch_update,
+)
 
 
 class BridgeLike(Protocol):
@@ -137,22 +174,87 @@ class SipService:
                     if name in item.DESCRIPTOR.fields_by_name:
                         setattr(item, name, "")
 
+    def _new_trunk(self, col: Collection[M], kind: _Kind[M, Any], trunk: M | None) -> M:
+        """CreateSIP*Trunk's request checks; returns a copy of ``trunk``, still without ID."""
+        if trunk is None:
+            raise invalid(ValueError("missing trunk"))
+        if col.id_of(trunk):
+            raise invalid(ValueError("trunk id must not be set"))
+        try:
+            kind.validate(trunk)
+        except v.Invalid as e:
+            raise invalid(e) from None
+        info = type(trunk)()
+        info.CopyFrom(trunk)
+        return info
+
+    def _updated(
+        self,
+        col: Collection[M],
+        kind: _Kind[M, U],
+        item_id: str,
+        action: str | None,
+        replace: M,
+        update: U,
+    ) -> M:
+        """UpdateSIP*'s shared steps: check the request, load the stored item and return
+        it with ``replace`` or ``update`` applied (conflict checks and saving are left to
+        the caller)."""
+        if not item_id:
+            raise invalid(ValueError(f"{kind.noun} id must be set"))
+        try:
+            if action == "replace":
+                if col.id_of(replace) not in ("", item_id):
+                    raise v.Invalid(
+                        f"{kind.noun} id in the info must be empty or match the id in the update"
+                    )
+                kind.validate(replace)
+            elif action == "update":
+                kind.validate_update(update)
+            else:
+                raise v.Invalid("missing or unsupported update action")
+        except v.Invalid as e:
+            raise invalid(e) from None
+        current = col.get(item_id)
+        if current is None:
+            raise TwirpError("not_found", kind.not_found)
+        try:
+            if action == "replace":
+                info = type(replace)()
+                info.CopyFrom(replace)
+                setattr(info, col.id_field, item_id)
+            else:
+                info = kind.apply_update(current, update)
+        except v.Invalid as e:
+            raise plain_error(str(e)) from None
+        return info
+
+    def _stored_trunk(self, col: Collection[M], trunk_id: str) -> M:
+        """GetSIP*Trunk's checks: the ID is required and must name a stored trunk."""
+        if not trunk_id:
+            raise invalid(ValueError("trunk ID is required"))
+        info = col.get(trunk_id)
+        if info is None:
+            raise TwirpError("not_found", TRUNK_NOT_FOUND)
+        return info
+
+    @staticmethod
+    def _page(col: Collection[M], req: Message, ids: Sequence[str]) -> Iterable[M]:
+        """The items a List* request starts from: its page, restricted to ``ids`` if any."""
+        items: Iterable[M] = col.values(_after(req))
+        if ids:
+            wanted = set(ids)
+            items = (item for item in items if col.id_of(item) in wanted)
+        return items
+
     # --- outbound trunks -----------------------------------------------------------------
 
     async def create_outbound_trunk(
         self, call: Call, req: sip.CreateSIPOutboundTrunkRequest
     ) -> sip.SIPOutboundTrunkInfo:
         _admin(call)
-        if not req.HasField("trunk"):
-            raise invalid(ValueError("missing trunk"))
-        if req.trunk.sip_trunk_id:
-            raise invalid(ValueError("trunk id must not be set"))
-        try:
-            v.validate_outbound_trunk(req.trunk)
-        except v.Invalid as e:
-            raise invalid(e) from None
-        info = sip.SIPOutboundTrunkInfo()
-        info.CopyFrom(req.trunk)
+        trunk = req.trunk if req.HasField("trunk") else None
+        info = self._new_trunk(self.store.outbound, _OUTBOUND, trunk)
         info.sip_trunk_id = self._new_id("ST_", self.store.outbound)
         self.store.save(self.store.outbound, info)
         return self._masked(info)
@@ -161,34 +263,14 @@ class SipService:
         self, call: Call, req: sip.UpdateSIPOutboundTrunkRequest
     ) -> sip.SIPOutboundTrunkInfo:
         _admin(call)
-        if not req.sip_trunk_id:
-            raise invalid(ValueError("trunk id must be set"))
-        action = req.WhichOneof("action")
-        try:
-            if action == "replace":
-                if req.replace.sip_trunk_id not in ("", req.sip_trunk_id):
-                    raise v.Invalid(
-                        "trunk id in the info must be empty or match the id in the update"
-                    )
-                v.validate_outbound_trunk(req.replace)
-            elif action == "update":
-                v.validate_outbound_update(req.update)
-            else:
-                raise v.Invalid("missing or unsupported update action")
-        except v.Invalid as e:
-            raise invalid(e) from None
-        current = self.store.outbound.get(req.sip_trunk_id)
-        if current is None:
-            raise TwirpError("not_found", TRUNK_NOT_FOUND)
-        try:
-            if action == "replace":
-                info = sip.SIPOutboundTrunkInfo()
-                info.CopyFrom(req.replace)
-                info.sip_trunk_id = req.sip_trunk_id
-            else:
-                info = v.apply_outbound_update(current, req.update)
-        except v.Invalid as e:
-            raise plain_error(str(e)) from None
+        info = self._updated(
+            self.store.outbound,
+            _OUTBOUND,
+            req.sip_trunk_id,
+            req.WhichOneof("action"),
+            req.replace,
+            req.update,
+        )
         self.store.save(self.store.outbound, info)
         return self._masked(info)
 
@@ -196,21 +278,14 @@ class SipService:
         self, call: Call, req: sip.GetSIPOutboundTrunkRequest
     ) -> sip.GetSIPOutboundTrunkResponse:
         _admin(call)
-        if not req.sip_trunk_id:
-            raise invalid(ValueError("trunk ID is required"))
-        info = self.store.outbound.get(req.sip_trunk_id)
-        if info is None:
-            raise TwirpError("not_found", TRUNK_NOT_FOUND)
+        info = self._stored_trunk(self.store.outbound, req.sip_trunk_id)
         return sip.GetSIPOutboundTrunkResponse(trunk=self._masked(info))
 
     async def list_outbound_trunk(
         self, call: Call, req: sip.ListSIPOutboundTrunkRequest
     ) -> sip.ListSIPOutboundTrunkResponse:
         _admin(call)
-        items: Iterable[sip.SIPOutboundTrunkInfo] = self.store.outbound.values(_after(req))
-        if req.trunk_ids:
-            ids = set(req.trunk_ids)
-            items = (t for t in items if t.sip_trunk_id in ids)
+        items = self._page(self.store.outbound, req, req.trunk_ids)
         if req.numbers:
             numbers = set(req.numbers)
             # Outbound number filter is exact; trunks without numbers always match.
@@ -234,16 +309,8 @@ class SipService:
         self, call: Call, req: sip.CreateSIPInboundTrunkRequest
     ) -> sip.SIPInboundTrunkInfo:
         _admin(call)
-        if not req.HasField("trunk"):
-            raise invalid(ValueError("missing trunk"))
-        if req.trunk.sip_trunk_id:
-            raise invalid(ValueError("trunk id must not be set"))
-        try:
-            v.validate_inbound_trunk(req.trunk)
-        except v.Invalid as e:
-            raise invalid(e) from None
-        info = sip.SIPInboundTrunkInfo()
-        info.CopyFrom(req.trunk)
+        trunk = req.trunk if req.HasField("trunk") else None
+        info = self._new_trunk(self.store.inbound, _INBOUND, trunk)
         # The new trunk is checked last and without an ID, so messages name it "<new>".
         self._check_inbound(info.numbers, [*self.store.inbound.values(), info])
         info.sip_trunk_id = self._new_id("ST_", self.store.inbound)
@@ -254,34 +321,14 @@ class SipService:
         self, call: Call, req: sip.UpdateSIPInboundTrunkRequest
     ) -> sip.SIPInboundTrunkInfo:
         _admin(call)
-        if not req.sip_trunk_id:
-            raise invalid(ValueError("trunk id must be set"))
-        action = req.WhichOneof("action")
-        try:
-            if action == "replace":
-                if req.replace.sip_trunk_id not in ("", req.sip_trunk_id):
-                    raise v.Invalid(
-                        "trunk id in the info must be empty or match the id in the update"
-                    )
-                v.validate_inbound_trunk(req.replace)
-            elif action == "update":
-                v.validate_inbound_update(req.update)
-            else:
-                raise v.Invalid("missing or unsupported update action")
-        except v.Invalid as e:
-            raise invalid(e) from None
-        current = self.store.inbound.get(req.sip_trunk_id)
-        if current is None:
-            raise TwirpError("not_found", TRUNK_NOT_FOUND)
-        try:
-            if action == "replace":
-                info = sip.SIPInboundTrunkInfo()
-                info.CopyFrom(req.replace)
-                info.sip_trunk_id = req.sip_trunk_id
-            else:
-                info = v.apply_inbound_update(current, req.update)
-        except v.Invalid as e:
-            raise plain_error(str(e)) from None
+        info = self._updated(
+            self.store.inbound,
+            _INBOUND,
+            req.sip_trunk_id,
+            req.WhichOneof("action"),
+            req.replace,
+            req.update,
+        )
         # As the server does: list by the *new* numbers, then swap in the updated trunk.
         listed = (t for t in self.store.inbound.values() if _inbound_matches(t, info.numbers))
         self._check_inbound(
@@ -294,21 +341,14 @@ class SipService:
         self, call: Call, req: sip.GetSIPInboundTrunkRequest
     ) -> sip.GetSIPInboundTrunkResponse:
         _admin(call)
-        if not req.sip_trunk_id:
-            raise invalid(ValueError("trunk ID is required"))
-        info = self.store.inbound.get(req.sip_trunk_id)
-        if info is None:
-            raise TwirpError("not_found", TRUNK_NOT_FOUND)
+        info = self._stored_trunk(self.store.inbound, req.sip_trunk_id)
         return sip.GetSIPInboundTrunkResponse(trunk=self._masked(info))
 
     async def list_inbound_trunk(
         self, call: Call, req: sip.ListSIPInboundTrunkRequest
     ) -> sip.ListSIPInboundTrunkResponse:
         _admin(call)
-        items: Iterable[sip.SIPInboundTrunkInfo] = self.store.inbound.values(_after(req))
-        if req.trunk_ids:
-            ids = set(req.trunk_ids)
-            items = (t for t in items if t.sip_trunk_id in ids)
+        items = self._page(self.store.inbound, req, req.trunk_ids)
         if req.numbers:
             numbers = list(req.numbers)
             items = (t for t in items if _inbound_matches(t, numbers))
@@ -414,34 +454,14 @@ class SipService:
         self, call: Call, req: sip.UpdateSIPDispatchRuleRequest
     ) -> sip.SIPDispatchRuleInfo:
         _admin(call)
-        if not req.sip_dispatch_rule_id:
-            raise invalid(ValueError("rule id must be set"))
-        action = req.WhichOneof("action")
-        try:
-            if action == "replace":
-                if req.replace.sip_dispatch_rule_id not in ("", req.sip_dispatch_rule_id):
-                    raise v.Invalid(
-                        "rule id in the info must be empty or match the id in the update"
-                    )
-                v.validate_dispatch_rule(req.replace)
-            elif action == "update":
-                v.validate_dispatch_update(req.update)
-            else:
-                raise v.Invalid("missing or unsupported update action")
-        except v.Invalid as e:
-            raise invalid(e) from None
-        current = self.store.dispatch.get(req.sip_dispatch_rule_id)
-        if current is None:
-            raise TwirpError("not_found", RULE_NOT_FOUND)
-        try:
-            if action == "replace":
-                info = sip.SIPDispatchRuleInfo()
-                info.CopyFrom(req.replace)
-                info.sip_dispatch_rule_id = req.sip_dispatch_rule_id
-            else:
-                info = v.apply_dispatch_update(current, req.update)
-        except v.Invalid as e:
-            raise plain_error(str(e)) from None
+        info = self._updated(
+            self.store.dispatch,
+            _DISPATCH,
+            req.sip_dispatch_rule_id,
+            req.WhichOneof("action"),
+            req.replace,
+            req.update,
+        )
         listed = (r for r in self.store.dispatch.values() if _rule_matches(r, info.trunk_ids))
         self._check_rules(
             _replaced(listed, info.sip_dispatch_rule_id, info, lambda r: r.sip_dispatch_rule_id)
@@ -453,10 +473,7 @@ class SipService:
         self, call: Call, req: sip.ListSIPDispatchRuleRequest
     ) -> sip.ListSIPDispatchRuleResponse:
         _admin(call)
-        items: Iterable[sip.SIPDispatchRuleInfo] = self.store.dispatch.values(_after(req))
-        if req.dispatch_rule_ids:
-            ids = set(req.dispatch_rule_ids)
-            items = (r for r in items if r.sip_dispatch_rule_id in ids)
+        items = self._page(self.store.dispatch, req, req.dispatch_rule_ids)
         if req.trunk_ids:
             trunk_ids = list(req.trunk_ids)
             items = (r for r in items if _rule_matches(r, trunk_ids))
