@@ -179,17 +179,24 @@ def validate_media(media: sip.SIPMediaConfig) -> None:
 # --- trunks and rules ------------------------------------------------------------------
 
 
+def _validate_trunk_headers_and_media(
+    t: sip.SIPOutboundTrunkInfo | sip.SIPInboundTrunkInfo,
+) -> None:
+    """The checks both trunk kinds end with."""
+    _validate_header_maps(
+        dict(t.headers), dict(t.attributes_to_headers), dict(t.headers_to_attributes)
+    )
+    if t.HasField("media"):
+        validate_media(t.media)
+
+
 def validate_outbound_trunk(t: sip.SIPOutboundTrunkInfo) -> None:
     """SIPOutboundTrunkInfo.Validate."""
     if len(t.numbers) == 0:
         raise Invalid("no trunk numbers specified")
     validate_host(t.address, "address", required="no outbound address specified")
     validate_host(t.from_host, "from_host", required=None)
-    _validate_header_maps(
-        dict(t.headers), dict(t.attributes_to_headers), dict(t.headers_to_attributes)
-    )
-    if t.HasField("media"):
-        validate_media(t.media)
+    _validate_trunk_headers_and_media(t)
 
 
 def validate_inbound_trunk(t: sip.SIPInboundTrunkInfo) -> None:
@@ -200,11 +207,7 @@ def validate_inbound_trunk(t: sip.SIPInboundTrunkInfo) -> None:
             "for security, one of the fields must be set: "
             "AuthUsername+AuthPassword, AllowedAddresses or Numbers"
         )
-    _validate_header_maps(
-        dict(t.headers), dict(t.attributes_to_headers), dict(t.headers_to_attributes)
-    )
-    if t.HasField("media"):
-        validate_media(t.media)
+    _validate_trunk_headers_and_media(t)
 
 
 def validate_dispatch_rule(r: sip.SIPDispatchRuleInfo) -> None:
@@ -280,6 +283,16 @@ def upgrade_media(
     info.media_encryption = media.encryption if media.HasField("encryption") else 0  # type: ignore[assignment]
 
 
+def _apply_media(
+    out: sip.SIPOutboundTrunkInfo | sip.SIPInboundTrunkInfo | sip.SIPDispatchRuleInfo,
+    u: sip.SIPOutboundTrunkUpdate | sip.SIPInboundTrunkUpdate | sip.SIPDispatchRuleUpdate,
+) -> None:
+    """The step every ``*Update.Apply`` ends with: ``media`` if set, then ``Upgrade()``."""
+    if u.HasField("media"):
+        out.media.CopyFrom(u.media)
+    upgrade_media(out)
+
+
 def validate_outbound_update(u: sip.SIPOutboundTrunkUpdate) -> None:
     if u.HasField("numbers"):
         validate_list_update(u.numbers)
@@ -298,9 +311,7 @@ def apply_outbound_update(
         u,
         ("auth_username", "auth_password", "name", "metadata", "media_encryption", "from_host"),
     )
-    if u.HasField("media"):
-        out.media.CopyFrom(u.media)
-    upgrade_media(out)
+    _apply_media(out, u)
     validate_outbound_trunk(out)
     return out
 
@@ -324,9 +335,7 @@ def apply_inbound_update(
         u,
         ("auth_username", "auth_password", "auth_realm", "name", "metadata", "media_encryption"),
     )
-    if u.HasField("media"):
-        out.media.CopyFrom(u.media)
-    upgrade_media(out)
+    _apply_media(out, u)
     validate_inbound_trunk(out)
     return out
 
@@ -350,9 +359,7 @@ def apply_dispatch_update(
             out.attributes[key] = value
         else:
             out.attributes.pop(key, None)
-    if u.HasField("media"):
-        out.media.CopyFrom(u.media)
-    upgrade_media(out)
+    _apply_media(out, u)
     validate_dispatch_rule(out)
     return out
 
@@ -368,6 +375,16 @@ def _print_numbers(numbers: Sequence[str]) -> str:
     return "<any>" if len(numbers) == 0 else _quote_list(numbers)
 
 
+def _trunk_conflict(
+    t: sip.SIPInboundTrunkInfo, other: sip.SIPInboundTrunkInfo, detail: str
+) -> Invalid:
+    return Invalid(
+        f"Conflicting inbound SIP Trunks: {go_quote(_print_id(t.sip_trunk_id))} "
+        f"and {go_quote(_print_id(other.sip_trunk_id))}, using the same "
+        f"number(s) {_print_numbers(t.numbers)} {detail}"
+    )
+
+
 def check_inbound_conflicts(trunks: Iterable[sip.SIPInboundTrunkInfo]) -> None:
     """sip.ValidateTrunksIter: two trunks may not claim the same call (numbers normalised)."""
     by_number: dict[str, dict[str, sip.SIPInboundTrunkInfo]] = {}
@@ -378,23 +395,14 @@ def check_inbound_conflicts(trunks: Iterable[sip.SIPInboundTrunkInfo]) -> None:
             if len(t.allowed_numbers) == 0:
                 other = by_inbound.get("")
                 if other is not None:
-                    raise Invalid(
-                        f"Conflicting inbound SIP Trunks: {go_quote(_print_id(t.sip_trunk_id))} "
-                        f"and {go_quote(_print_id(other.sip_trunk_id))}, using the same "
-                        f"number(s) {_print_numbers(t.numbers)} without AllowedNumbers set"
-                    )
+                    raise _trunk_conflict(t, other, "without AllowedNumbers set")
                 by_inbound[""] = t
                 continue
             for allowed in t.allowed_numbers:
                 key = normalize_number(allowed)
                 other = by_inbound.get(key)
                 if other is not None:
-                    raise Invalid(
-                        f"Conflicting inbound SIP Trunks: {go_quote(_print_id(t.sip_trunk_id))} "
-                        f"and {go_quote(_print_id(other.sip_trunk_id))}, using the same "
-                        f"number(s) {_print_numbers(t.numbers)} and AllowedNumber "
-                        f"{go_quote(allowed)}"
-                    )
+                    raise _trunk_conflict(t, other, f"and AllowedNumber {go_quote(allowed)}")
                 by_inbound[key] = t
 
 
