@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
@@ -72,6 +72,9 @@ class BadAnswerRule:
     rate: float = 1.0
 
 
+KindRule = TypeVar("KindRule", GarbageRule, BadAnswerRule)
+
+
 @dataclass
 class FaultConfig:
     latency_ms: float = 0.0
@@ -112,6 +115,26 @@ def _known(obj: dict[str, Any], keys: set[str], what: str) -> None:
         raise FaultConfigError(f"{what}: unknown keys {sorted(unknown)}")
 
 
+def _kind_rules(
+    data: dict[str, Any], key: str, rule: type[KindRule], kinds: tuple[str, ...]
+) -> list[KindRule]:
+    """``garbage`` or ``bad_answers``: rules of a method, a kind (one of ``kinds``) and a
+    rate; keys left out take the rule's defaults."""
+    default = rule()
+    rules: list[KindRule] = []
+    for raw in _items(data.get(key, []), key):
+        _known(raw, {"method", "kind", "rate"}, key)
+        r = rule(
+            method=_str(raw.get("method", default.method), f"{key}.method"),
+            kind=_str(raw.get("kind", default.kind), f"{key}.kind"),
+            rate=_rate(raw.get("rate", default.rate), key),
+        )
+        if r.kind not in kinds:
+            raise FaultConfigError(f"{key}.kind must be one of {', '.join(kinds)}")
+        rules.append(r)
+    return rules
+
+
 def parse_config(data: object) -> FaultConfig:
     """Validate the admin endpoint's JSON; raises FaultConfigError with a readable text."""
     if not isinstance(data, dict):
@@ -142,26 +165,8 @@ def parse_config(data: object) -> FaultConfig:
             raise FaultConfigError("errors[].when must be 'before' or 'after'")
         cfg.errors.append(rule)
     cfg.reset_connection_rate = _rate(data.get("reset_connection_rate", 0), "reset_connection")
-    for raw in _items(data.get("garbage", []), "garbage"):
-        _known(raw, {"method", "kind", "rate"}, "garbage")
-        g = GarbageRule(
-            method=_str(raw.get("method", "*"), "garbage.method"),
-            kind=_str(raw.get("kind", "garbage"), "garbage.kind"),
-            rate=_rate(raw.get("rate", 1.0), "garbage"),
-        )
-        if g.kind not in GARBAGE_KINDS:
-            raise FaultConfigError(f"garbage.kind must be one of {', '.join(GARBAGE_KINDS)}")
-        cfg.garbage.append(g)
-    for raw in _items(data.get("bad_answers", []), "bad_answers"):
-        _known(raw, {"method", "kind", "rate"}, "bad_answers")
-        b = BadAnswerRule(
-            method=_str(raw.get("method", "*"), "bad_answers.method"),
-            kind=_str(raw.get("kind", "unknown_enum"), "bad_answers.kind"),
-            rate=_rate(raw.get("rate", 1.0), "bad_answers"),
-        )
-        if b.kind not in BAD_ANSWER_KINDS:
-            raise FaultConfigError(f"bad_answers.kind must be one of {', '.join(BAD_ANSWER_KINDS)}")
-        cfg.bad_answers.append(b)
+    cfg.garbage = _kind_rules(data, "garbage", GarbageRule, GARBAGE_KINDS)
+    cfg.bad_answers = _kind_rules(data, "bad_answers", BadAnswerRule, BAD_ANSWER_KINDS)
     for key in ("stop_after", "seed"):
         value = data.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
