@@ -85,6 +85,10 @@ REASONS: dict[int, str] = {
 # An expected status that a call ringing out also satisfies: LiveKit cancels the INVITE
 # (the provider answers 487) and reports a timeout without a SIP status.
 NO_ANSWER_STATUSES = frozenset({408, 480, 487})
+# A far-end hang-up this soon after the answer is a call that ended at once. Within it the
+# status polls (every 0.1-0.25 s) may or may not have seen "active" first; the verdict must
+# not depend on which.
+ENDED_AT_ONCE = 1.0
 
 
 class Verdict(StrEnum):
@@ -351,9 +355,10 @@ def judge(call: TestCall, record: CallRecord) -> Judgement:
             200,
             "OK",
         )
+    hangup = record.remote_hangup_at
+    if hangup is not None and (record.active_at is None or hangup - answer < ENDED_AT_ONCE):
+        return Judgement(Verdict.FAIL, "answered, then the call ended at once", 200, "OK")
     if record.active_at is None:
-        if record.remote_hangup_at is not None:
-            return Judgement(Verdict.FAIL, "answered, then the call ended at once", 200, "OK")
         last = record.last_status or "unknown"
         return Judgement(
             Verdict.FAIL,

@@ -252,7 +252,10 @@ class _Follower:
                 RoomParticipantIdentity(room=self.record.room, identity=self.record.identity)
             )
         except ServerError as exc:
-            if exc.code == "not_found" and self.seen and not self.gone.is_set():
+            # Gone after it was seen, or after the answer (it was in the room then): a
+            # provider that hangs up at once can end the call before the first poll.
+            seen = self.seen or self.record.answered
+            if exc.code == "not_found" and seen and not self.gone.is_set():
                 self._left()
             return
         except (OSError, TimeoutError) as exc:
