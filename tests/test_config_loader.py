@@ -314,9 +314,7 @@ def test_durations_and_defaults_from_settings(tmp_path: Path) -> None:
 
 
 def test_empty_directory_and_non_mapping_file(tmp_path: Path) -> None:
-    assert problems(tmp_path) == [
-        f"{tmp_path}: no *.yaml or *.yml files in the config directory"
-    ]
+    assert problems(tmp_path) == [f"{tmp_path}: no *.yaml or *.yml files in the config directory"]
     write(tmp_path, "list.yaml", "- a\n- b\n")
     assert problems(tmp_path) == [
         "list.yaml:1:1: must be a mapping with keys such as outbound_trunks (got a list)"
