@@ -358,6 +358,15 @@ def judge(call: TestCall, record: CallRecord) -> Judgement:
     hangup = record.remote_hangup_at
     if hangup is not None and (record.active_at is None or hangup - answer < ENDED_AT_ONCE):
         return Judgement(Verdict.FAIL, "answered, then the call ended at once", 200, "OK")
+    if record.active_at is None and record.poll_error is not None:
+        # not the trunk's fault: LiveKit failed the status polls
+        return Judgement(
+            Verdict.ERROR,
+            f"answered in {_secs(answer)}, but LiveKit failed the probe's status polls "
+            f"({record.poll_error})",
+            200,
+            "OK",
+        )
     if record.active_at is None:
         last = record.last_status or "unknown"
         return Judgement(

@@ -43,6 +43,10 @@ REQUEST_MARGIN = 5.0
 DTMF_PAUSE, DTMF_DIGIT = 0.5, 0.25
 
 ErrorKind = Literal["sip", "livekit", "auth", "unreachable", "timeout"]
+MALFORMED = (
+    "LiveKit answered with something that is not a valid protobuf message "
+    "(is LIVEKIT_URL a LiveKit server, or a proxy in between?)"
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class CallRecord:
     sip_call_id: str = ""
     cleanup_error: str | None = None
     cancelled: bool = False
+    poll_error: str | None = None  # the last failed status poll (RoomService), if any
 
     @property
     def answered(self) -> bool:
@@ -154,6 +159,10 @@ def classify(exc: BaseException, conn: ConnectionLike | None = None) -> CallErro
             return CallError(kind, fallback)
         return CallError(kind, str(translate_error(exc, conn, "test call")))
 
+    from google.protobuf.message import DecodeError
+
+    if isinstance(exc, DecodeError):
+        return CallError("livekit", MALFORMED, "malformed")
     if isinstance(exc, ServerError):
         meta = exc.metadata or {}
         raw = meta.get("sip_status_code")
@@ -169,7 +178,10 @@ def classify(exc: BaseException, conn: ConnectionLike | None = None) -> CallErro
         if exc.status == 401 or exc.code == "unauthenticated":
             err = shared("auth", exc.message or "unauthenticated")
             return CallError("auth", err.message, exc.code, exc.status)
-        return CallError("livekit", exc.message, exc.code, exc.status)
+        message = exc.message or (
+            f"HTTP {exc.status} without an error message (a proxy in between, or LiveKit failing?)"
+        )
+        return CallError("livekit", message, exc.code, exc.status)
     if isinstance(exc, TimeoutError):
         return CallError("timeout", "LiveKit did not answer in time")
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -245,6 +257,8 @@ class _Follower:
         return time.monotonic() - self.t0
 
     async def poll_once(self) -> None:
+        import aiohttp
+        from google.protobuf.message import DecodeError
         from livekit.api import RoomParticipantIdentity, ServerError
 
         try:
@@ -255,20 +269,16 @@ class _Follower:
             # Gone after it was seen, or after the answer (it was in the room then): a
             # provider that hangs up at once can end the call before the first poll.
             seen = self.seen or self.record.answered
-            if exc.code == "not_found" and seen and not self.gone.is_set():
-                self._left()
-            return
-        except (OSError, TimeoutError) as exc:
-            # a failed poll costs one sample; the call request decides the outcome
-            log.debug("poll of %s failed: %s", self.record.room, exc)
-            return
-        except Exception as exc:
-            import aiohttp
-
-            if isinstance(exc, aiohttp.ClientError):
-                log.debug("poll of %s failed: %s", self.record.room, exc)
+            if exc.code == "not_found":
+                if seen and not self.gone.is_set():
+                    self._left()
                 return
-            raise
+            self._failed(exc)
+            return
+        except (OSError, TimeoutError, DecodeError, aiohttp.ClientError) as exc:
+            # a failed poll costs one sample; the call request decides the outcome
+            self._failed(exc)
+            return
         self.seen = True
         if not self.record.participant_id:
             self.record.participant_id = p.sid
@@ -287,6 +297,11 @@ class _Follower:
             self.changed.set()
             if self.on_status is not None:
                 self.on_status(status, t)
+
+    def _failed(self, exc: BaseException) -> None:
+        err = classify(exc)
+        log.debug("poll of %s failed: %s", self.record.room, err.message)
+        self.record.poll_error = f"GetParticipant: {err.message}"
 
     def _left(self) -> None:
         if self.record.answered and self.record.remote_hangup_at is None:
@@ -354,8 +369,12 @@ async def place_call(
         raise
     finally:
         poller.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await poller
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # the cleanup below must run whatever the poller did
+            log.debug("status poller of %s failed", spec.room, exc_info=True)
         if record.ended_at is None:
             record.ended_at = follower.now()
         settle = timing.settle if in_flight and not follower.seen else 0.0
@@ -398,19 +417,41 @@ async def cleanup(
     except TimeoutError:
         return f"could not clean up room {room} within {budget:g}s"
     except Exception as exc:
-        err = classify(exc)
-        return f"could not clean up room {room}: {err.message}"
+        return f"could not clean up room {room}: {_error_text(exc)}"
     return None
 
 
+def _error_text(exc: BaseException) -> str:
+    try:
+        return classify(exc).message
+    except Exception:
+        return f"{type(exc).__name__}: {exc}"
+
+
+CLEANUP_ATTEMPTS = 3
+
+
 async def _remove_and_delete(api: LiveKitAPI, room: str, identity: str) -> None:
+    """Hang up, then delete the room (which hangs up whoever is left, so a failed hang-up
+    does not stop it); a failed deletion is tried again, then raised."""
     from livekit.api import DeleteRoomRequest, RoomParticipantIdentity
 
-    # Hang up first, so the bridge sends BYE (or CANCEL) before the room goes away.
-    await _ignore_not_found(
-        api.room.remove_participant(RoomParticipantIdentity(room=room, identity=identity))
-    )
-    await _ignore_not_found(api.room.delete_room(DeleteRoomRequest(room=room)))
+    for attempt in range(CLEANUP_ATTEMPTS):
+        try:
+            # Hang up first, so the bridge sends BYE (or CANCEL) before the room goes away.
+            await _ignore_not_found(
+                api.room.remove_participant(RoomParticipantIdentity(room=room, identity=identity))
+            )
+        except Exception as exc:
+            log.debug("hanging up %s in %s failed: %s", identity, room, _error_text(exc))
+        try:
+            await _ignore_not_found(api.room.delete_room(DeleteRoomRequest(room=room)))
+            return
+        except Exception as exc:
+            if attempt + 1 >= CLEANUP_ATTEMPTS:
+                raise
+            log.debug("deleting room %s failed (%s); again", room, _error_text(exc))
+            await asyncio.sleep(0.2 * 2**attempt)
 
 
 async def _room_has_participants(api: LiveKitAPI, room: str) -> bool:
