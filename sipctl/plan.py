@@ -330,9 +330,9 @@ def make_plan(
     targets: Sequence[str] = (),
 ) -> Plan:
     """Compare ``config`` with ``state``; raise on duplicates or unreadable answers."""
+    _check_readable(state)  # first: unreadable answers (no IDs, no names) look like duplicates
     if state.duplicates:
         raise LiveKitError("nothing can be applied: " + "; ".join(str(d) for d in state.duplicates))
-    _check_readable(state)
     _check_reserved(config)
     settings: Settings = config.settings
     allow_delete = allow_delete or settings.prune

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from sipctl.errors import LiveKitError, SipctlError
 from sipctl.livekit import mapping
-from sipctl.livekit.client import ConnectionLike, ServerAnswer, TransientError, call
+from sipctl.livekit.client import (
+    ConnectionLike,
+    ServerAnswer,
+    TransientError,
+    UnreadableAnswer,
+    call,
+)
 from sipctl.livekit.resource import LiveResource
 from sipctl.livekit.state import find_managed
 from sipctl.models import DispatchRule, InboundTrunk, OutboundTrunk
@@ -31,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # Resolves an inbound trunk name to its live ID (known, adopted or created in this apply).
 TrunkIds = Callable[[str], str]
+# A write whose answer was lost or unreadable may still have been carried out.
+UNCERTAIN = "it may have been applied: `sipctl plan` shows what LiveKit holds"
 
 
 def marker_for(change: Change, api_secret: str) -> Marker:
@@ -85,8 +93,19 @@ async def create(
     else:
         req = pb.CreateSIPDispatchRuleRequest(dispatch_rule=info)
         send = api.sip.create_dispatch_rule
-    got = await call(conn, what, lambda: send(req), before_retry=lookup)
-    return _answer(change, got)
+    try:
+        got = await call(conn, what, lambda: send(req), before_retry=lookup)
+        return _answer(change, got)
+    except (UnreadableAnswer, TransientError) as exc:
+        # The answer is lost or unreadable, not necessarily the create: look the name up.
+        try:
+            found = await lookup()
+        except SipctlError:
+            raise LiveKitError(f"{exc} ({UNCERTAIN})") from None
+        if found is None:
+            raise  # LiveKit does not hold it: not created
+        log.debug("%s: %s; LiveKit holds it, so it was created", what, exc)
+        return _answer(change, found)
 
 
 def _answer(change: Change, got: Any) -> LiveResource:
@@ -97,7 +116,7 @@ def _answer(change: Change, got: Any) -> LiveResource:
     else:
         res = mapping.dispatch_from_proto(got, {})
     if not res.id:
-        raise LiveKitError(f"LiveKit answered the write of {change.label()} without an ID")
+        raise UnreadableAnswer(f"LiveKit answered the write of {change.label()} without an ID")
     return res
 
 
@@ -206,13 +225,16 @@ async def execute(
     fields = ", ".join(f.path for f in change.fields) or "-"
     log.debug("%s %s via %s; fields: %s", change.action, change.label(), change.method, fields)
     if change.method == "create":
-        return await create(api, conn, change, trunk_ids)
-    if change.method == "delete":
-        await delete(api, conn, change)
-        return None
-    if change.method == "replace":
-        return await replace(api, conn, change, trunk_ids)
-    return await update(api, conn, change, trunk_ids)
+        return await create(api, conn, change, trunk_ids)  # looks the name up when unsure
+    try:
+        if change.method == "delete":
+            await delete(api, conn, change)
+            return None
+        if change.method == "replace":
+            return await replace(api, conn, change, trunk_ids)
+        return await update(api, conn, change, trunk_ids)
+    except (UnreadableAnswer, TransientError) as exc:
+        raise LiveKitError(f"{exc} ({UNCERTAIN})") from None
 
 
 def is_retryable(exc: BaseException) -> bool:

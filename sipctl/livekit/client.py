@@ -55,6 +55,11 @@ class TransientError(LiveKitError):
         self.cause = cause
 
 
+class UnreadableAnswer(LiveKitError):
+    """LiveKit's answer could not be read (not protobuf, cut short, no resource ID): the
+    request itself may have been carried out."""
+
+
 class ServerAnswer(LiveKitError):
     """LiveKit answered with a Twirp error that is not about the connection."""
 
@@ -145,7 +150,14 @@ def translate_error(exc: BaseException, conn: ConnectionLike, what: str) -> Sipc
                 f"{url} does not serve LiveKit's SIP API (HTTP {status} {code}): check "
                 "LIVEKIT_URL (--url)"
             )
-        detail = f"{code}: {msg}" if msg else f"{code} (HTTP {status})"
+        if msg:
+            detail = f"{code}: {msg}"
+        elif code == "unknown":  # no Twirp error in the body: an HTML page, a proxy's answer
+            detail = (
+                f"HTTP {status} without a Twirp error (a proxy in between, or LiveKit failing?)"
+            )
+        else:
+            detail = f"{code} (HTTP {status})"
         text = f"{what}: LiveKit answered {detail}"
         if is_transient(exc):
             return TransientError(text, exc)
@@ -166,7 +178,7 @@ def translate_error(exc: BaseException, conn: ConnectionLike, what: str) -> Sipc
     from google.protobuf.message import DecodeError
 
     if isinstance(exc, DecodeError):
-        return LiveKitError(
+        return UnreadableAnswer(
             f"{what}: LiveKit at {url} answered with something that is not a valid "
             "protobuf message (is LIVEKIT_URL a LiveKit server, or a proxy in between?)"
         )
