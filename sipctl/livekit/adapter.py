@@ -81,7 +81,13 @@ async def create(
     what = f"creating {change.label()}"
 
     async def lookup() -> Any:
-        found = await find_managed(api, conn, change.kind, change.name)
+        try:
+            found = await find_managed(api, conn, change.kind, change.name)
+        except SipctlError as exc:
+            # an attempt failed and LiveKit cannot say whether it created the resource
+            raise LiveKitError(
+                f"{what}: could not look it up after a failed attempt ({exc}); {UNCERTAIN}"
+            ) from None
         return found.info if found is not None else None
 
     if change.kind == "outbound_trunk":
@@ -98,10 +104,7 @@ async def create(
         return _answer(change, got)
     except (UnreadableAnswer, TransientError) as exc:
         # The answer is lost or unreadable, not necessarily the create: look the name up.
-        try:
-            found = await lookup()
-        except SipctlError:
-            raise LiveKitError(f"{exc} ({UNCERTAIN})") from None
+        found = await lookup()
         if found is None:
             raise  # LiveKit does not hold it: not created
         log.debug("%s: %s; LiveKit holds it, so it was created", what, exc)
