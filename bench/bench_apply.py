@@ -17,46 +17,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_plan import API_KEY, API_SECRET, free_port  # noqa: E402
+from bench.common import (
+    API_KEY,
+    API_SECRET,
+    BenchError,
+    Figures,
+    bench_main,
+    env_for,
+    run,
+    sipctl_argv,
+    start_sandbox,
+)
 
 PASSWORD = "bench-trunk-password"
-
-
-def start_sandbox(workdir: Path, latency_ms: float) -> tuple[subprocess.Popen[bytes], str]:
-    import socket
-
-    port = free_port()
-    log = open(workdir / "sandbox.log", "wb")  # noqa: SIM115  (lives as long as the server)
-    argv = [sys.executable, "-m", "sipctl.sandbox", "--port", str(port)]
-    argv += ["--api-key", API_KEY, "--api-secret", API_SECRET, "--latency-ms", str(latency_ms)]
-    proc = subprocess.Popen(
-        argv,
-        cwd=workdir,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit(f"sandbox did not start; see {workdir / 'sandbox.log'}")
 
 
 async def sequential(url: str, n: int) -> float:
@@ -82,16 +62,6 @@ async def sequential(url: str, n: int) -> float:
         await lk.aclose()
 
 
-def admin(url: str, path: str, body: object) -> None:
-    req = urllib.request.Request(
-        f"{url}/_sandbox/{path}",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    urllib.request.urlopen(req, timeout=10).close()
-
-
 def write_config(directory: Path, n: int, address: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     lines = ["outbound_trunks:"]
@@ -107,67 +77,41 @@ def write_config(directory: Path, n: int, address: str) -> Path:
 
 
 def apply(config: Path, env: dict[str, str], n: int) -> float:
-    argv = [sys.executable, "-m", "sipctl", "apply", "--config", str(config)]
-    argv += ["--auto-approve", "--no-verify", "--force"]
-    t0 = time.monotonic()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
-    wall = time.monotonic() - t0
+    argv = sipctl_argv("apply", "--config", str(config), "--auto-approve", "--no-verify", "--force")
+    res = run(argv, env)
     expected = f"Apply complete: {n} applied, 0 failed, 0 not attempted."
-    if proc.returncode != 0 or expected not in proc.stdout:
-        raise SystemExit(f"apply failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr}")
-    return wall
+    if expected not in res.stdout:
+        raise BenchError(f"apply did not complete:\n{res.stdout[-2000:]}\n{res.stderr}")
+    return res.wall
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "apply.json")
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--latency-ms", type=float, default=20.0)
-    args = parser.parse_args()
+def measure(args: argparse.Namespace, figures: Figures) -> None:
     n = args.n
-    figures: dict[str, tuple[float, str]] = {}
     with tempfile.TemporaryDirectory(prefix="sipctl-bench-apply-") as tmp:
         work = Path(tmp)
-        sandbox, url = start_sandbox(work, args.latency_ms)
-        try:
-            env = {
-                **os.environ,
-                "PYTHONPATH": str(REPO),
-                "LIVEKIT_URL": url,
-                "LIVEKIT_API_KEY": API_KEY,
-                "LIVEKIT_API_SECRET": API_SECRET,
-                "BENCH_PASSWORD": PASSWORD,
-            }
-            seq = asyncio.run(sequential(url, n))
-            admin(url, "reset", {})
+        with start_sandbox(work / "sandbox", latency_ms=args.latency_ms) as sb:
+            env = env_for(sb, BENCH_PASSWORD=PASSWORD)
+            seq = asyncio.run(sequential(sb.url, n))
+            sb.reset()
             # a reset also clears the faults: put the latency back
-            admin(url, "faults", {"latency_ms": args.latency_ms})
+            sb.set_faults(latency_ms=args.latency_ms)
             created = apply(write_config(work / "config", n, "sip.example.com"), env, n)
             updated = apply(write_config(work / "config", n, "sip2.example.com"), env, n)
-        finally:
-            sandbox.terminate()
-            sandbox.wait(10)
-    figures["latency_ms"] = (args.latency_ms, "ms per request (sandbox)")
-    figures[f"sequential_{n}_creates_seconds"] = (seq, "s")
-    figures["sequential_changes_per_second"] = (n / seq, "changes/s")
-    figures[f"apply_{n}_creates_seconds"] = (created, "s (whole process)")
-    figures["apply_creates_per_second"] = (n / created, "changes/s")
-    figures[f"apply_{n}_updates_seconds"] = (updated, "s (whole process)")
-    figures["apply_updates_per_second"] = (n / updated, "changes/s")
-    figures["apply_creates_vs_sequential"] = (seq / created, "x (target >= 5)")
-    figures["apply_updates_vs_sequential"] = (seq / updated, "x (target >= 5)")
-    for name, (value, unit) in figures.items():
-        print(f"{name}: {value:.3f} {unit}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(
-        json.dumps(
-            {name: {"value": round(v, 4), "unit": u} for name, (v, u) in figures.items()},
-            indent=2,
-        )
-        + "\n"
-    )
-    return 0
+    figures.add("latency_ms", args.latency_ms, "ms per request (sandbox)")
+    figures.add(f"sequential_{n}_creates_seconds", seq, "s")
+    figures.add("sequential_changes_per_second", n / seq, "changes/s")
+    figures.add(f"apply_{n}_creates_seconds", created, "s (whole process)")
+    figures.add("apply_creates_per_second", n / created, "changes/s")
+    figures.add(f"apply_{n}_updates_seconds", updated, "s (whole process)")
+    figures.add("apply_updates_per_second", n / updated, "changes/s")
+    figures.add("apply_creates_vs_sequential", seq / created, "x (target >= 5)")
+    figures.add("apply_updates_vs_sequential", seq / updated, "x (target >= 5)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(bench_main(__doc__, "apply", measure, add_arguments))

@@ -17,21 +17,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-API_KEY = "devkey"
-API_SECRET = "bench-secret-0123456789abcdef0123456789"
+from bench.common import (
+    API_KEY,
+    API_SECRET,
+    BenchError,
+    Figures,
+    Run,
+    bench_main,
+    env_for,
+    run_interleaved,
+    sipctl_argv,
+    start_sandbox,
+)
+
 PASSWORD = "bench-trunk-password"
 
 FLOOR = """
@@ -49,37 +54,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def start_sandbox(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = open(workdir / "sandbox.log", "wb")  # noqa: SIM115  (lives as long as the server)
-    argv = [sys.executable, "-m", "sipctl.sandbox", "--port", str(port)]
-    argv += ["--api-key", API_KEY, "--api-secret", API_SECRET]
-    proc = subprocess.Popen(
-        argv,
-        cwd=workdir,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, url
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit(f"sandbox did not start; see {workdir / 'sandbox.log'}")
 
 
 def trunk_name(i: int) -> str:
@@ -140,95 +114,62 @@ def write_config(directory: Path, n: int, changed: int) -> Path:
     return directory
 
 
-def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MB, stdout) of one process; wait4 gives its own peak RSS."""
-    t0 = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in (0, 2):
-        raise SystemExit(f"{argv} exited {proc.returncode}:\n{err.decode()}")
-    return wall, usage.ru_maxrss / 1024, out.decode()
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "plan.json")
-    parser.add_argument("--sizes", default="100,1000,10000")
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+def measure(args: argparse.Namespace, figures: Figures) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
-    figures: dict[str, tuple[float, str]] = {}
     with tempfile.TemporaryDirectory(prefix="sipctl-bench-plan-") as tmp:
         work = Path(tmp)
         for n in sizes:
-            sandbox, url = start_sandbox(work)
-            try:
+            with start_sandbox(work / f"sandbox-{n}") as sb:
                 t0 = time.monotonic()
-                asyncio.run(seed(url, n))
+                asyncio.run(seed(sb.url, n))
                 seed_s = time.monotonic() - t0
                 changed = max(1, n // 100)
-                cfg = write_config(work / f"config-{n}", n, changed)
-                env = {
-                    **os.environ,
-                    "PYTHONPATH": str(REPO),
-                    "LIVEKIT_URL": url,
-                    "LIVEKIT_API_KEY": API_KEY,
-                    "LIVEKIT_API_SECRET": API_SECRET,
-                    "BENCH_PASSWORD": PASSWORD,
-                }
-                plan_argv = [sys.executable, "-m", "sipctl", "plan", "--config", str(cfg)]
-                validate_argv = [sys.executable, "-m", "sipctl", "validate", "--config", str(cfg)]
-                floor_argv = [sys.executable, "-c", FLOOR]
-                plans, floors, rss, validates = [], [], [], []
-                for _ in range(args.runs):
-                    wall, peak, out = run_measured(plan_argv, env)
-                    last = out.strip().splitlines()[-1]
-                    expected = f"Plan: 0 to create, {changed} to update, 0 to delete."
+                cfg = str(write_config(work / f"config-{n}", n, changed))
+                expected = f"Plan: 0 to create, {changed} to update, 0 to delete."
+
+                def plan_ok(r: Run, expected: str = expected, n: int = n) -> None:
+                    last = r.stdout.strip().splitlines()[-1]
                     if last != expected:
-                        raise SystemExit(f"unexpected plan at {n}: {last!r}")
-                    plans.append(wall)
-                    rss.append(peak)
-                    wall, _, out = run_measured(floor_argv, env)
-                    assert int(out) == n, out
-                    floors.append(wall)
-                    validates.append(run_measured(validate_argv, env)[0])
-                plan_s, floor_s = statistics.median(plans), statistics.median(floors)
-                figures[f"seed_{n}_trunks_seconds"] = (seed_s, "s")
-                figures[f"plan_{n}_seconds"] = (plan_s, "s")
-                figures[f"floor_{n}_seconds"] = (floor_s, "s")
-                target = " (target <= 1.5)" if n >= 1000 else ""
-                figures[f"plan_vs_floor_{n}"] = (plan_s / floor_s, "x" + target)
-                # where the rest goes: loading the YAML config alone (sipctl validate)
-                validate_s = statistics.median(validates)
-                figures[f"validate_{n}_seconds"] = (validate_s, "s (config load alone)")
-                figures[f"plan_minus_config_load_vs_floor_{n}"] = (
-                    (plan_s - validate_s) / floor_s,
-                    "x",
+                        raise BenchError(f"unexpected plan at {n}: {last!r}")
+
+                def floor_ok(r: Run, n: int = n) -> None:
+                    if int(r.stdout) != n:
+                        raise BenchError(f"the floor listed {r.stdout.strip()} trunks, not {n}")
+
+                stats = run_interleaved(
+                    {
+                        "plan": sipctl_argv("plan", "--config", cfg),
+                        "floor": [sys.executable, "-c", FLOOR],
+                        "validate": sipctl_argv("validate", "--config", cfg),
+                    },
+                    env_for(sb, BENCH_PASSWORD=PASSWORD),
+                    runs=args.runs,
+                    warmup=0,
+                    check={"plan": plan_ok, "floor": floor_ok},
                 )
-                figures[f"plan_{n}_peak_rss"] = (
-                    max(rss),
-                    "MB" + (" (target < 200)" if n >= 10000 else ""),
-                )
-            finally:
-                sandbox.terminate()
-                sandbox.wait(10)
-    for name, (value, unit) in figures.items():
-        print(f"{name}: {value:.3f} {unit}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(
-        json.dumps(
-            {name: {"value": round(v, 4), "unit": u} for name, (v, u) in figures.items()},
-            indent=2,
-        )
-        + "\n"
-    )
-    return 0
+            plan_s, floor_s = stats["plan"].median, stats["floor"].median
+            figures.add(f"seed_{n}_trunks_seconds", seed_s, "s")
+            figures.add(f"plan_{n}_seconds", plan_s, "s")
+            figures.add(f"floor_{n}_seconds", floor_s, "s")
+            target = " (target <= 1.5)" if n >= 1000 else ""
+            figures.add(f"plan_vs_floor_{n}", plan_s / floor_s, "x" + target)
+            # where the rest goes: loading the YAML config alone (sipctl validate)
+            validate_s = stats["validate"].median
+            figures.add(f"validate_{n}_seconds", validate_s, "s (config load alone)")
+            figures.add(
+                f"plan_minus_config_load_vs_floor_{n}", (plan_s - validate_s) / floor_s, "x"
+            )
+            figures.add(
+                f"plan_{n}_peak_rss",
+                stats["plan"].peak_rss_mb,
+                "MB" + (" (target < 200)" if n >= 10000 else ""),
+            )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--runs", type=int, default=3)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(bench_main(__doc__, "plan", measure, add_arguments))
