@@ -257,7 +257,7 @@ def import_resources(state: LiveState, selectors: Sequence[str] = ()) -> ImportR
     order: dict[str, int] = {k: i for i, k in enumerate(KINDS)}
     for (kind, name), group in sorted(by_name.items(), key=lambda x: (order[x[0][0]], x[0][1])):
         if not name:
-            ids = ", ".join(r.id for r in group)
+            ids = ", ".join(r.id or "(no ID)" for r in group)
             imp.result.warnings.append(
                 f"skipped {kind.replace('_', ' ')} {ids}: it has no name, and sipctl "
                 "identifies resources by name (give it one, then import again)"

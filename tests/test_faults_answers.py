@@ -125,6 +125,7 @@ def test_import_skips_or_refuses_what_it_could_not_read(
         skipped = [line for line in res.stderr.splitlines() if line.startswith("Warning: skipped")]
         assert skipped, res.stderr
         assert all(what in line for line in skipped), skipped
+        assert all(" , " not in line and " :" not in line for line in skipped), skipped
         assert out.exists()
 
 
