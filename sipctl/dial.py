@@ -209,7 +209,7 @@ def _no_answer(call: TestCall, record: CallRecord, extra: str = "") -> Judgement
         if record.ringing_at is not None
         else "never rang"
     )
-    text = f"no answer within {format_duration(call.ringing_timeout)} ({rang}){extra}"
+    text = f"no answer within {format_duration(call.effective_answer_within)} ({rang}){extra}"
     if expected in NO_ANSWER_STATUSES:
         return Judgement(Verdict.PASS, f"{text}, as expected ({reason(expected)})")
     if record.ringing_at is None and record.last_status in (None, "dialing"):
@@ -218,7 +218,7 @@ def _no_answer(call: TestCall, record: CallRecord, extra: str = "") -> Judgement
         return Judgement(
             Verdict.FAIL,
             f"cannot reach trunk address: no response within "
-            f"{format_duration(call.ringing_timeout)} (the call never rang){extra}",
+            f"{format_duration(call.effective_answer_within)} (the call never rang){extra}",
         )
     return Judgement(Verdict.FAIL, text)
 
@@ -481,7 +481,8 @@ async def dial(
             room=room_name(room_prefix, name),
             identity=probe_identity(name),
             from_number=call.from_ or "",
-            ringing_timeout=call.ringing_timeout,
+            # ringing past answer_within could only end in a fail: stop ringing there
+            ringing_timeout=call.effective_answer_within,
             hold=call.hold,
             dtmf=call.dtmf,
             participant_name=f"sipctl probe {name}",

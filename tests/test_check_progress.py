@@ -25,8 +25,8 @@ def test_live_status_line_then_result_lines(capsys: pytest.CaptureFixture[str]) 
     p.finish()
     out, err = capsys.readouterr()
     assert out.splitlines() == [
-        "PASS     a: ok (trunk t, +1555, took 0.00s)",
-        "PASS     b: ok (trunk t, +1555, took 0.00s)",
+        "PASS     a: ok (trunk t, to +1555, took 0.00s)",
+        "PASS     b: ok (trunk t, to +1555, took 0.00s)",
     ]
     assert "[0/2] a ringing, b dialing" in err
     assert err.endswith("\r\x1b[K")  # the status line is gone at the end

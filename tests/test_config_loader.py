@@ -370,3 +370,9 @@ def test_from_is_checked_against_the_calls_own_trunk(tmp_path: Path) -> None:
         "c.yaml:5:5: test_calls.a.from: '+15105550999' is not one of trunk twilio-us's "
         "numbers (+15105550123)"
     ]
+
+
+def test_from_defaults_to_the_trunks_first_number(tmp_path: Path) -> None:
+    write(tmp_path, "t.yaml", TRUNK.replace('["+15105550123"]', '["+15105550123", "+15105550124"]'))
+    write(tmp_path, "c.yaml", "test_calls:\n  a:\n    trunk: twilio-us\n    to: '+15550100001'\n")
+    assert load_config(tmp_path, env={"PW": "x"}).test_calls["a"].from_ == "+15105550123"

@@ -341,7 +341,9 @@ class _Builder:
         calls_per_hour = 0.0
         for name, call in config.test_calls.items():
             known = config.outbound_trunks.get(call.trunk)
-            if known is not None and call.from_ is not None and call.from_ not in known.numbers:
+            if known is not None and call.from_ is None:
+                call.from_ = known.numbers[0]  # the documented default: the trunk's first
+            elif known is not None and call.from_ is not None and call.from_ not in known.numbers:
                 add(
                     "test_calls",
                     name,
