@@ -51,3 +51,12 @@ def test_version_and_help() -> None:
     for name in ("validate", "plan", "apply", "import", "check", "sandbox", "schema"):
         assert f"  {name} " in out
     assert "Exit codes: 0 success" in out
+
+
+def test_usage_errors_exit_1_not_2() -> None:
+    # 2 means "plan found changes" to CI wrappers: a typo'd flag must not look like that
+    result = CliRunner().invoke(cli, ["plan", "--formt", "json"])
+    assert result.exit_code == 1
+    assert "No such option '--formt'" in result.output
+    assert CliRunner().invoke(cli, ["nosuch"]).exit_code == 1
+    assert CliRunner().invoke(cli, ["--help"]).exit_code == 0
