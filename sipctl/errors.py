@@ -50,8 +50,12 @@ class ConfigError(SipctlError):
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = sorted(problems)
-        n = len(self.problems)
-        super().__init__(f"{n} problem{'s' if n != 1 else ''} in the configuration")
+        errors = sum(1 for p in self.problems if p.severity == "error")
+        warnings = len(self.problems) - errors
+        text = f"{errors} error{'s' if errors != 1 else ''}"
+        if warnings:
+            text += f" and {warnings} warning{'s' if warnings != 1 else ''}"
+        super().__init__(f"{text} in the configuration")
 
     def lines(self) -> list[str]:
         return [str(p) for p in self.problems]

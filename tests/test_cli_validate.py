@@ -13,9 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_validate_example() -> None:
-    result = CliRunner().invoke(cli, ["validate", "--config", str(ROOT / "config")])
+    result = CliRunner().invoke(
+        cli, ["validate", "--config", str(ROOT / "config")], env={"ACME_SIP_PASSWORD": "x"}
+    )
     assert result.exit_code == 0, result.output
-    assert result.output == (
+    assert result.stdout == (
         "Configuration valid: 2 outbound trunks, 0 inbound trunks, 0 dispatch rules, "
         "2 test calls in 3 files.\n"
     )
@@ -34,7 +36,7 @@ def test_validate_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
         for line in lines
     )
     assert any("a.numbers[0]: must be an E.164 number" in line for line in lines)
-    assert lines[-1] == "Error: 2 problems in the configuration"
+    assert lines[-1] == "Error: 2 errors in the configuration"
     assert "Traceback" not in result.output
 
 
@@ -60,3 +62,14 @@ def test_usage_errors_exit_1_not_2() -> None:
     assert "No such option '--formt'" in result.output
     assert CliRunner().invoke(cli, ["nosuch"]).exit_code == 1
     assert CliRunner().invoke(cli, ["--help"]).exit_code == 0
+
+
+def test_a_defaulted_secret_warns_but_validates() -> None:
+    result = CliRunner().invoke(
+        cli, ["validate", "--config", str(ROOT / "config")], env={"ACME_SIP_PASSWORD": None}
+    )
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Configuration valid:")
+    assert "ACME_SIP_PASSWORD is not set, so the default written in the YAML is used" in (
+        result.stderr
+    )

@@ -376,3 +376,23 @@ def test_from_defaults_to_the_trunks_first_number(tmp_path: Path) -> None:
     write(tmp_path, "t.yaml", TRUNK.replace('["+15105550123"]', '["+15105550123", "+15105550124"]'))
     write(tmp_path, "c.yaml", "test_calls:\n  a:\n    trunk: twilio-us\n    to: '+15550100001'\n")
     assert load_config(tmp_path, env={"PW": "x"}).test_calls["a"].from_ == "+15105550123"
+
+
+def test_references_are_checked_even_when_the_call_has_other_errors(tmp_path: Path) -> None:
+    write(tmp_path, "t.yaml", TRUNK)
+    write(
+        tmp_path,
+        "c.yaml",
+        "test_calls:\n  a:\n    trunk: twilio-us\n    to: '+15550100001'\n"
+        "    from: '+19999999999'\n    expect: {sip_status: 999}\n",
+    )
+    found = problems(tmp_path)
+    assert [f.split(": ")[1] for f in found] == ["test_calls.a.from", "test_calls.a.expect"]
+
+
+def test_warnings_are_not_counted_as_errors(tmp_path: Path) -> None:
+    write(tmp_path, "t.yaml", TRUNK.replace('"+15105550123"', '"15105550123"'))
+    write(tmp_path, "c.yaml", "test_calls:\n  a:\n    trunk: nope\n    to: '+15550100001'\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, env={"PW": "x"})
+    assert str(info.value) == "1 error and 1 warning in the configuration"

@@ -210,6 +210,7 @@ class _Builder:
                 return Secret(str(value))
             return value
         refs: list[str] = []
+        defaulted: list[str] = []
 
         def sub(m: re.Match[str]) -> str:
             if m.group(0) == "$${":
@@ -224,12 +225,22 @@ class _Builder:
             if name in self.env:
                 return self.env[name]
             if default is not None:
+                defaulted.append(name)
                 return default
             self.problem(doc, path, f"environment variable {name} is not set")
             self.unset_paths.add(path)
             return ""
 
         out = _VAR.sub(sub, value)
+        if secret and defaulted:
+            self.problem(
+                doc,
+                path,
+                f"{', '.join(defaulted)} is not set, so the default written in the YAML is "
+                "used: a literal secret (fine for the local demo provider; set the variable "
+                "for anything real)",
+                "warning",
+            )
         if secret:
             if not refs:
                 self.literal_secrets.append((doc, path))
@@ -318,18 +329,23 @@ class _Builder:
                         "(Telnyx does), otherwise write E.164",
                         "warning",
                     )
-        for name, rule in config.dispatch_rules.items():
-            for i, t in enumerate(rule.trunks):
-                if t not in self.entries["inbound_trunks"]:
+        # References are checked on the raw data, so that they are reported even when the
+        # resource has other errors (validate reports everything at once).
+        for name, entry in self.entries["dispatch_rules"].items():
+            trunks = entry.data.get("trunks") if isinstance(entry.data, dict) else None
+            for i, t in enumerate(trunks if isinstance(trunks, list) else []):
+                if isinstance(t, str) and t not in self.entries["inbound_trunks"]:
                     add(
                         "dispatch_rules",
                         name,
                         ("trunks", i),
                         f"names inbound trunk {t!r}, which is not declared"
-                        f"{_did_you_mean(t, config.inbound_trunks)}",
+                        f"{_did_you_mean(t, self.entries['inbound_trunks'])}",
                     )
         for name, entry in self.entries["test_calls"].items():
-            ref = entry.data.get("trunk") if isinstance(entry.data, dict) else None
+            raw = entry.data if isinstance(entry.data, dict) else {}
+            ref, from_ = raw.get("trunk"), raw.get("from")
+            known = config.outbound_trunks.get(ref) if isinstance(ref, str) else None
             if isinstance(ref, str) and ref not in self.entries["outbound_trunks"]:
                 add(
                     "test_calls",
@@ -338,19 +354,18 @@ class _Builder:
                     f"names outbound trunk {ref!r}, which is not declared"
                     f"{_did_you_mean(ref, self.entries['outbound_trunks'])}",
                 )
-        calls_per_hour = 0.0
-        for name, call in config.test_calls.items():
-            known = config.outbound_trunks.get(call.trunk)
-            if known is not None and call.from_ is None:
-                call.from_ = known.numbers[0]  # the documented default: the trunk's first
-            elif known is not None and call.from_ is not None and call.from_ not in known.numbers:
+            elif known is not None and isinstance(from_, str) and from_ not in known.numbers:
                 add(
                     "test_calls",
                     name,
                     ("from",),
-                    f"{call.from_!r} is not one of trunk {call.trunk}'s numbers "
-                    f"({', '.join(known.numbers)})",
+                    f"{from_!r} is not one of trunk {ref}'s numbers ({', '.join(known.numbers)})",
                 )
+        calls_per_hour = 0.0
+        for call in config.test_calls.values():
+            known = config.outbound_trunks.get(call.trunk)
+            if known is not None and call.from_ is None:
+                call.from_ = known.numbers[0]  # the documented default: the trunk's first
             if call.schedule:
                 calls_per_hour += _runs_per_hour(call.schedule) * (1 + call.retries)
         limit = config.settings.max_calls_per_hour
