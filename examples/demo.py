@@ -9,6 +9,7 @@ started, whatever happens. Exits 0 when every step did what it should.
 
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 import subprocess
@@ -40,9 +41,16 @@ def run(args: list[str], env: dict[str, str], expect: int = 0) -> str:
         print(textwrap.indent(out, "  "), flush=True)
     if proc.returncode != expect:
         raise SystemExit(f"demo: `{shown}` exited {proc.returncode}, expected {expect}")
-    print(f"  (exit {proc.returncode})", flush=True)
+    meaning = EXIT_MEANING.get((args[0], proc.returncode), "")
+    print(f"  (exit {proc.returncode}{': ' + meaning if meaning else ''})", flush=True)
     return proc.stdout
 
+
+EXIT_MEANING = {
+    ("plan", 0): "no changes, or changes without --detailed-exitcode",
+    ("plan", 2): "--detailed-exitcode: the plan has changes",
+    ("check", 3): "a test call failed its expectation",
+}
 
 CHANGED_TRUNK = """\
     numbers: ["+15557770000", "+15557770001", "+15557770002"]"""
@@ -80,6 +88,11 @@ def main() -> int:
             f"  SIP provider:    Kamailio at {provider.address} (digest user "
             f"{provider.username}), SIPp answering behind it"
         )
+        print(f"  Config:          a copy of config/ in {workdir / 'config'}")
+        print(
+            "  Environment:     LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET; "
+            "ACME_SIP_ADDRESS/USERNAME/PASSWORD for the trunks"
+        )
         config = workdir / "config"
         shutil.copytree(ROOT / "config", config)
         env = {
@@ -113,8 +126,20 @@ def main() -> int:
         trunks = config / "trunks.yaml"
         text = trunks.read_text()
         old = '    numbers: ["+15557770000", "+15557770001"]'
-        trunks.write_text(text.replace(old, CHANGED_TRUNK, 1))
+        changed = text.replace(old, CHANGED_TRUNK, 1)
+        trunks.write_text(changed)
+        diff = difflib.unified_diff(
+            text.splitlines(),
+            changed.splitlines(),
+            "a/trunks.yaml",
+            "b/trunks.yaml",
+            n=1,
+            lineterm="",
+        )
+        print(textwrap.indent("\n".join(diff), "  "))
         (config / "demo-failing.yaml").write_text(FAILING_CALL)
+        print("  + config/demo-failing.yaml (verify_on_apply: false, so apply does not dial it):")
+        print(textwrap.indent(FAILING_CALL.rstrip(), "    "))
         run(["plan"], env)
         run(["apply", "--auto-approve"], env)
 
