@@ -501,6 +501,10 @@ def diff_resource(
     want = canonical(kind, model)
     have = canonical(kind, live.model)
     fields: list[FieldChange] = [] if want == have else _deep_fields(have, want)
+    if live.metadata_text is not None:
+        # Live metadata that is not a JSON object is replaced whole: show what is lost.
+        fields = [f for f in fields if f.path.split(".")[0] != "metadata"]
+        fields.append(FieldChange("metadata", live.metadata_text, want.get("metadata", {})))
     pw_change, push = _password(model, live, api_secret, adopt)
     if pw_change is not None:
         fields.append(pw_change)

@@ -277,3 +277,14 @@ def test_the_marker_key_is_reserved_in_metadata() -> None:
     cfg = config(outbound={"acme": out_model(metadata={"sipctl": "mine"})})
     with pytest.raises(SipctlError, match="metadata key 'sipctl' is reserved"):
         plan_of(cfg, live())
+
+
+def test_adopting_plain_text_metadata_shows_what_is_replaced() -> None:
+    cfg = config(outbound={"acme": out_model(metadata={"team": "voice"})})
+    trunk = outbound_pb("acme", managed=False)
+    trunk.metadata = "legacy text"
+    (change,) = plan_of(cfg, live(outbound=(trunk,))).changes
+    assert change.action == "adopt"
+    assert [(f.path, f.old, f.new) for f in change.fields] == [
+        ("metadata", "legacy text", {"team": "voice"})
+    ]
