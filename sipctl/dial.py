@@ -471,7 +471,9 @@ async def dial(
     """Place one test call (1 + ``call.retries`` attempts at most) and judge it."""
     from sipctl.livekit.calls import place_call, probe_identity, room_name
 
-    t0 = time.monotonic()
+    # Timed from the first dial, not from the queue: waiting for a free slot on the trunk
+    # (max_calls_per_trunk) is not the trunk's time.
+    t0: float | None = None
     started = time.time()
     result: DialResult | None = None
     for attempt in range(1, call.retries + 2):
@@ -496,6 +498,8 @@ async def dial(
             )
 
         async with limiter.slot(call.trunk):
+            if t0 is None:
+                t0, started = time.monotonic(), time.time()
             _emit(on_event, DialEvent("start", name, call.trunk, attempt))
             record = await place_call(api, spec, conn=conn, on_status=on_status, timing=timing)
         j = judge(call, record)
@@ -510,7 +514,7 @@ async def dial(
             sip_status=j.sip_status or (REASONS.get(j.sip_status_code or 0)),
             post_dial_delay=record.ringing_at,
             time_to_answer=record.answered_at,
-            duration=time.monotonic() - t0,
+            duration=time.monotonic() - (t0 if t0 is not None else time.monotonic()),
             attempts=attempt,
             trunk_id=trunk_id,
             room=record.room,
