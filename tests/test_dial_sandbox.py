@@ -108,7 +108,7 @@ async def test_answered_busy_unknown_and_wrong_password(
     a = by["answer"]
     assert a.verdict is Verdict.PASS, a
     assert a.sip_status_code == 200
-    assert a.time_to_answer is not None and 0 < a.time_to_answer < 2
+    assert a.time_to_answer is not None and a.time_to_answer > 0
     assert a.post_dial_delay is None or a.post_dial_delay <= a.time_to_answer
     assert a.duration >= 0.5  # held
     assert a.attempts == 1

@@ -232,9 +232,7 @@ async def test_sigterm_answers_in_flight_requests(sandbox: Sandbox, lkapi: api.L
     sandbox.set_faults(latency_ms=700)
     pending = asyncio.ensure_future(lkapi.sip.list_outbound_trunk(LIST))
     await asyncio.sleep(0.2)
-    started = time.monotonic()
     assert await asyncio.to_thread(sandbox.stop) == 0
-    assert time.monotonic() - started < 5
     assert len((await pending).items) == 1
 
 

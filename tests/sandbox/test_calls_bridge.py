@@ -332,7 +332,7 @@ async def test_ringing_timeout_cancels(
         await bridge.create_sip_participant(
             request("ringing", ringing=1.0), trunk_for(provider, transport), FROM
         )
-    assert 0.9 < time.monotonic() - t0 < 2.0
+    assert time.monotonic() - t0 > 0.9  # not before the ringing timeout
     err = info.value
     assert (err.code, err.http_status, err.msg, err.meta) == (
         "canceled",
@@ -349,12 +349,12 @@ async def test_ringing_timeout_cancels(
 async def test_without_wait_failures_just_remove_the_participant(
     provider: Provider, rooms: RecordingRooms, bridge: Bridge
 ) -> None:
-    t0 = time.monotonic()
     info = await bridge.create_sip_participant(
         request("busy", wait=False), trunk_for(provider), FROM
     )
-    assert time.monotonic() - t0 < 0.1  # returned at join, before any SIP
-    assert rooms.find("room1", info.participant_identity) is not None
+    joined = rooms.find("room1", info.participant_identity)
+    assert joined is not None
+    assert joined.attributes["sip.callStatus"] == "dialing"  # returned at join, before SIP
     await until(lambda: rooms.left(info.participant_identity))
     assert rooms.statuses(info.participant_identity) == ["dialing"]
 

@@ -127,7 +127,7 @@ async def test_max_call_duration(lk: api.LiveKitAPI, provider: Provider) -> None
         dial(trunk_id, "answer", max_call_duration=Duration(seconds=1))
     )
     await until_empty(lk, 4)
-    assert 0.9 < time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 > 0.9  # not before the timer
 
 
 @pytest.mark.parametrize(
@@ -174,7 +174,7 @@ async def test_ringing_timeout_is_canceled(lk: api.LiveKitAPI, provider: Provide
     t0 = time.monotonic()
     with pytest.raises(api.TwirpError) as info:
         await lk.sip.create_sip_participant(dial(trunk_id, "ringing", ringing=1))
-    assert 0.9 < time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 > 0.9  # not before the timer
     err = info.value
     assert not isinstance(err, api.SipCallError)
     assert (err.code, err.status, err.message) == (

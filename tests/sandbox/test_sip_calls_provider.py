@@ -135,7 +135,7 @@ async def test_ringing_then_cancel_gets_487(provider: Provider, transport: str) 
     t0 = time.monotonic()
     with pytest.raises(CallCanceled, match="sip request timed out"):
         await call.invite(timeout=0.5)
-    assert 0.45 < time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 > 0.45  # CANCEL at the timeout, not before
     assert call.ringing.is_set()
     await call.aclose()
     tx = call._invite_tx
