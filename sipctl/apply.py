@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from sipctl.aio import wait_all
 from sipctl.errors import SipctlError
 from sipctl.livekit.resource import LiveState, describe
 from sipctl.models import DispatchRule, InboundTrunk, Resource, TestCall
@@ -272,25 +273,8 @@ async def run_changes(
                 done[c.key].set()
 
         tasks = [asyncio.create_task(one(c), name=c.key) for c in changes]
-        await _wait_all(tasks)
+        await wait_all(tasks)
     return given
-
-
-async def _wait_all(tasks: Sequence[asyncio.Task[None]]) -> None:
-    """Wait for every task; when cancelled, cancel them, wait for them, then re-raise."""
-    cancelled = False
-    while True:
-        pending = [t for t in tasks if not t.done()]
-        if not pending:
-            break
-        try:
-            await asyncio.wait(pending)
-        except asyncio.CancelledError:
-            cancelled = True
-            for t in pending:
-                t.cancel()
-    if cancelled:
-        raise asyncio.CancelledError
 
 
 @contextlib.contextmanager

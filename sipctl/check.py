@@ -334,7 +334,7 @@ class Watcher:
     async def run(self) -> None:
         """Until :meth:`stop`: start due calls, sleep until the next; then cancel running
         calls (they hang up and delete their rooms) and return."""
-        from sipctl.dial import wait_all
+        from sipctl.aio import wait_all
 
         self.started_at = self.clock()
         self.plan_first(self.started_at)

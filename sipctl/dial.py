@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
+from sipctl.aio import wait_all
 from sipctl.durations import format_duration
 from sipctl.livekit.calls import CallError, CallRecord, CallSpec, PollTiming
 
@@ -670,21 +671,3 @@ async def _run(
     tasks = [asyncio.create_task(one(n, c), name=f"call {n}") for n, c in calls]
     await wait_all(tasks)
     return [t.result() for t in tasks]
-
-
-async def wait_all(tasks: Sequence[asyncio.Task[Any]]) -> None:
-    """Wait for ``tasks``; when cancelled, cancel them and still wait (they hang up and
-    delete their rooms, which needs the connection still open), then re-raise."""
-    cancelled = False
-    while True:
-        pending = [t for t in tasks if not t.done()]
-        if not pending:
-            break
-        try:
-            await asyncio.wait(pending)
-        except asyncio.CancelledError:
-            cancelled = True
-            for t in pending:
-                t.cancel()
-    if cancelled:
-        raise asyncio.CancelledError
