@@ -218,7 +218,7 @@ def _no_answer(call: TestCall, record: CallRecord, extra: str = "") -> Judgement
         # address looks exactly like this (no ICMP reaches the bridge's SIP stack).
         return Judgement(
             Verdict.FAIL,
-            f"cannot reach trunk address: no response within "
+            f"cannot reach trunk address: no SIP response within "
             f"{format_duration(call.effective_answer_within)} (the call never rang){extra}",
         )
     return Judgement(Verdict.FAIL, text)

@@ -107,7 +107,7 @@ def test_no_answer_that_never_rang_suggests_an_unreachable_address() -> None:
     err = CallError("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
     j = judge(call(ringing_timeout="3s"), failed(err))
     assert j.verdict is Verdict.FAIL
-    assert j.cause == "cannot reach trunk address: no response within 3s (the call never rang)"
+    assert j.cause == "cannot reach trunk address: no SIP response within 3s (the call never rang)"
 
 
 @pytest.mark.parametrize("expected", [487, 408, 480])
