@@ -177,7 +177,9 @@ def test_provider_answers_garbage(sandbox: Sandbox, tmp_path: Path, sipp_uas: Si
     # what is not SIP is dropped, as by any SIP stack: to the caller the provider is mute
     assert r["verdict"] == "fail", r
     assert r["exit_code"] == 3
-    assert r["cause"] == "cannot reach trunk address: no SIP response within 2s (the call never rang)"
+    assert (
+        r["cause"] == "cannot reach trunk address: no SIP response within 2s (the call never rang)"
+    )
     assert "dropped" in sandbox.log_text()  # the bridge did receive the garbage
     assert_nothing_left(sandbox)
 
@@ -212,7 +214,9 @@ def test_provider_never_answers(sandbox: Sandbox, tmp_path: Path, sipp_uas: SipU
     r = check(sandbox, tmp_path, address, NUMBERS["answer"])
     assert r["verdict"] == "fail", r
     assert r["exit_code"] == 3
-    assert r["cause"] == "cannot reach trunk address: no SIP response within 2s (the call never rang)"
+    assert (
+        r["cause"] == "cannot reach trunk address: no SIP response within 2s (the call never rang)"
+    )
     assert_nothing_left(sandbox)
 
 
