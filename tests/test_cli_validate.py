@@ -62,14 +62,3 @@ def test_usage_errors_exit_1_not_2() -> None:
     assert "No such option '--formt'" in result.output
     assert CliRunner().invoke(cli, ["nosuch"]).exit_code == 1
     assert CliRunner().invoke(cli, ["--help"]).exit_code == 0
-
-
-def test_a_defaulted_secret_warns_but_validates() -> None:
-    result = CliRunner().invoke(
-        cli, ["validate", "--config", str(ROOT / "config")], env={"ACME_SIP_PASSWORD": None}
-    )
-    assert result.exit_code == 0
-    assert result.stdout.startswith("Configuration valid:")
-    assert "ACME_SIP_PASSWORD is not set, so the default written in the YAML is used" in (
-        result.stderr
-    )

@@ -396,3 +396,50 @@ def test_warnings_are_not_counted_as_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path, env={"PW": "x"})
     assert str(info.value) == "1 error and 1 warning in the configuration"
+
+
+def test_a_secret_default_is_a_literal_secret(tmp_path: Path) -> None:
+    write(tmp_path, "t.yaml", TRUNK.replace("${PW}", "${PW:-hunter2}"))
+    assert problems(tmp_path) == [
+        "t.yaml:7:7: outbound_trunks.twilio-us.auth.password: has a literal default "
+        "(${PW:-...}), i.e. a literal secret: write a ${VARIABLE} reference and set it in the "
+        "environment (or set settings.allow_literal_secrets: true)"
+    ]
+    write(tmp_path, "s.yaml", "settings:\n  allow_literal_secrets: true\n")
+    trunk = load_config(tmp_path, env={}).outbound_trunks["twilio-us"]
+    assert trunk.auth is not None and trunk.auth.password is not None
+    assert trunk.auth.password.reveal() == "hunter2"
+
+
+def test_a_bad_setting_does_not_hide_other_problems(tmp_path: Path) -> None:
+    write(tmp_path, "s.yaml", "settings:\n  pruen: true\n  max_calls_per_trunk: two\n")
+    write(tmp_path, "t.yaml", TRUNK.replace("sip.example.com", "sip:x@y"))
+    assert [p.split(": ")[1] for p in problems(tmp_path)] == [
+        "settings.pruen",
+        "settings.max_calls_per_trunk",
+        "outbound_trunks.twilio-us.address",
+    ]
+
+
+def test_from_is_checked_against_an_invalid_trunks_numbers(tmp_path: Path) -> None:
+    write(tmp_path, "t.yaml", TRUNK + "    transport: tpc\n")
+    write(
+        tmp_path,
+        "c.yaml",
+        "test_calls:\n  a:\n    trunk: twilio-us\n    to: '+15550100001'\n"
+        "    from: '+19999999999'\n",
+    )
+    assert [p.split(": ")[1] for p in problems(tmp_path)] == [
+        "test_calls.a.from",
+        "outbound_trunks.twilio-us.transport",
+    ]
+
+
+def test_the_waited_call_budget_is_strict(tmp_path: Path) -> None:
+    write(tmp_path, "t.yaml", TRUNK)
+    call = "test_calls:\n  a:\n    trunk: twilio-us\n    to: '+15550100001'\n    hold: 2s\n"
+    write(tmp_path, "c.yaml", call + "    ringing_timeout: 78s\n")
+    (found,) = problems(tmp_path)
+    assert "must stay under LiveKit's 80s budget for a waited call (got 78s + 2s)" in found
+    write(tmp_path, "c.yaml", call + "    ringing_timeout: 77s\n")
+    assert load_config(tmp_path, env={"PW": "x"}).test_calls["a"].ringing_timeout == 77.0

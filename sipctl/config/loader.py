@@ -159,7 +159,8 @@ class _Builder:
         self.entries: dict[str, dict[str, _Entry]] = {s: {} for s in SECTIONS}
         self.settings: dict[str, _Entry] = {}
         self.secret_sources: dict[Path_, str] = {}
-        self.literal_secrets: list[tuple[Located, Path_]] = []
+        # (file, path, what): secrets written in the YAML, as a value or a ${VAR:-default}
+        self.literal_secrets: list[tuple[Located, Path_, str]] = []
         self.unset_paths: set[Path_] = set()
 
     def problem(self, doc: Located, path: Path_, message: str, severity: str = "error") -> None:
@@ -206,11 +207,11 @@ class _Builder:
             return [self._interpolate(doc, (*path, i), v) for i, v in enumerate(value)]
         if not isinstance(value, str):
             if secret and value is not None:
-                self.literal_secrets.append((doc, path))
+                self.literal_secrets.append((doc, path, "is a literal secret"))
                 return Secret(str(value))
             return value
         refs: list[str] = []
-        defaulted: list[str] = []
+        defaults: list[str] = []
 
         def sub(m: re.Match[str]) -> str:
             if m.group(0) == "$${":
@@ -222,28 +223,24 @@ class _Builder:
                 return ""
             name, default = vm.group(1), vm.group(2)
             refs.append(name)
+            if default is not None:
+                defaults.append(name)
             if name in self.env:
                 return self.env[name]
             if default is not None:
-                defaulted.append(name)
                 return default
             self.problem(doc, path, f"environment variable {name} is not set")
             self.unset_paths.add(path)
             return ""
 
         out = _VAR.sub(sub, value)
-        if secret and defaulted:
-            self.problem(
-                doc,
-                path,
-                f"{', '.join(defaulted)} is not set, so the default written in the YAML is "
-                "used: a literal secret (fine for the local demo provider; set the variable "
-                "for anything real)",
-                "warning",
-            )
         if secret:
             if not refs:
-                self.literal_secrets.append((doc, path))
+                self.literal_secrets.append((doc, path, "is a literal secret"))
+            elif defaults:
+                # a default is a secret written in the YAML, whether or not it is used
+                what = f"has a literal default (${{{defaults[0]}:-...}}), i.e. a literal secret"
+                self.literal_secrets.append((doc, path, what))
             return Secret(out, source=", ".join(f"${{{r}}}" for r in refs))
         return out
 
@@ -251,11 +248,9 @@ class _Builder:
     def validate(self, config: Config) -> list[Problem]:
         out: list[Problem] = []
         settings = self._validate_settings(out)
-        if settings is None:
-            return out
         config.settings = settings
         if not settings.allow_literal_secrets:
-            for doc, path in self.literal_secrets:
+            for doc, path, what in self.literal_secrets:
                 pos = doc.pos(path)
                 out.append(
                     Problem(
@@ -263,8 +258,8 @@ class _Builder:
                         pos.line,
                         pos.col,
                         path,
-                        "is a literal secret: write a ${VARIABLE} reference and set it in "
-                        "the environment (or set settings.allow_literal_secrets: true)",
+                        f"{what}: write a ${{VARIABLE}} reference and set it in the "
+                        "environment (or set settings.allow_literal_secrets: true)",
                     )
                 )
         defaults = settings.test_call_defaults.model_dump(exclude_none=True, by_alias=True)
@@ -293,18 +288,37 @@ class _Builder:
         out.extend(self._cross_check(config))
         return out
 
-    def _validate_settings(self, out: list[Problem]) -> Settings | None:
+    def _validate_settings(self, out: list[Problem]) -> Settings:
+        """The settings; on errors, reported, the valid ones (so the rest is still checked)."""
         data = {k: e.data for k, e in self.settings.items()}
         try:
             return Settings.model_validate(data)
         except ValidationError as exc:
+            bad: set[str] = set()
             for err in exc.errors():
-                key = err["loc"][0] if err["loc"] else ""
-                entry = self.settings.get(str(key))
+                key = str(err["loc"][0]) if err["loc"] else ""
+                bad.add(key)
+                entry = self.settings.get(key)
                 if entry is None:
                     entry = next(iter(self.settings.values()))
                 out.extend(_translate_one(err, entry.doc, ("settings",), Settings))
+        try:
+            return Settings.model_validate({k: v for k, v in data.items() if k not in bad})
+        except ValidationError:
+            return Settings()
+
+    def _trunk_numbers(self, config: Config, ref: object) -> list[str] | None:
+        """An outbound trunk's numbers: from its model, or its raw data when it is invalid."""
+        if not isinstance(ref, str):
             return None
+        known = config.outbound_trunks.get(ref)
+        if known is not None:
+            return list(known.numbers)
+        entry = self.entries["outbound_trunks"].get(ref)
+        raw = entry.data.get("numbers") if entry and isinstance(entry.data, dict) else None
+        if isinstance(raw, list) and raw and all(isinstance(n, str) for n in raw):
+            return raw
+        return None
 
     def _cross_check(self, config: Config) -> list[Problem]:
         out: list[Problem] = []
@@ -345,7 +359,7 @@ class _Builder:
         for name, entry in self.entries["test_calls"].items():
             raw = entry.data if isinstance(entry.data, dict) else {}
             ref, from_ = raw.get("trunk"), raw.get("from")
-            known = config.outbound_trunks.get(ref) if isinstance(ref, str) else None
+            numbers = self._trunk_numbers(config, ref)
             if isinstance(ref, str) and ref not in self.entries["outbound_trunks"]:
                 add(
                     "test_calls",
@@ -354,12 +368,12 @@ class _Builder:
                     f"names outbound trunk {ref!r}, which is not declared"
                     f"{_did_you_mean(ref, self.entries['outbound_trunks'])}",
                 )
-            elif known is not None and isinstance(from_, str) and from_ not in known.numbers:
+            elif numbers is not None and isinstance(from_, str) and from_ not in numbers:
                 add(
                     "test_calls",
                     name,
                     ("from",),
-                    f"{from_!r} is not one of trunk {ref}'s numbers ({', '.join(known.numbers)})",
+                    f"{from_!r} is not one of trunk {ref}'s numbers ({', '.join(numbers)})",
                 )
         calls_per_hour = 0.0
         for call in config.test_calls.values():
