@@ -5,10 +5,13 @@ from __future__ import annotations
 import click
 from click.shell_completion import get_completion_class
 
+from sipctl.commands.common import Options, common_options
+
 
 @click.command("completion")
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
-def command(shell: str) -> None:
+@common_options
+def command(opts: Options, shell: str) -> None:
     """Print a completion script: eval "$(sipctl completion bash)" in ~/.bashrc."""
     from sipctl.cli import cli
 

@@ -29,12 +29,12 @@ async def serve(config: ServerConfig) -> None:
         LOG.info("sandbox stopped")
 
 
-def _setup_logging() -> None:
+def _setup_logging(debug: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("sipctl")
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
     root.propagate = False
 
 
@@ -60,6 +60,10 @@ def _setup_logging() -> None:
 @click.option("--reset-connection-rate", default=0.0, type=float, help="Fault: reset connections.")
 @click.option("--stop-after", type=int, help="Fault: exit after N Twirp requests.")
 @click.option("--seed", type=int, help="Seed for fault rolls (reproducible runs).")
+# Accepted like on every sipctl command; the sandbox reads no config and prints no colour.
+@click.option("--config", "config_dir", type=click.Path(path_type=Path), hidden=True)
+@click.option("--debug", is_flag=True, help="Debug logs on stderr.")
+@click.option("--no-color", is_flag=True, hidden=True)
 def sandbox(
     host: str,
     port: int,
@@ -72,6 +76,9 @@ def sandbox(
     reset_connection_rate: float,
     stop_after: int | None,
     seed: int | None,
+    config_dir: Path | None,
+    debug: bool,
+    no_color: bool,
 ) -> None:
     """Run a LiveKit-compatible server (SIP + RoomService Twirp APIs) for tests and demos."""
     try:
@@ -88,7 +95,7 @@ def sandbox(
         raise click.UsageError("--reset-connection-rate must be between 0 and 1")
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
-    _setup_logging()
+    _setup_logging(debug)
     config = ServerConfig(
         host=host,
         port=port,
