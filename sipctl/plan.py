@@ -276,12 +276,14 @@ class Plan:
     def summary(self) -> str:
         if not self.changes:
             return "No changes. LiveKit matches the configuration."
-        text = (
-            f"Plan: {self.count('create')} to create, {self.count('update')} to update, "
-            f"{self.count('delete')} to delete"
+        # An adopt updates the live resource in place (it writes the marker): it counts as
+        # an update in the summary line, whose shape pipelines parse; the blocks above and
+        # the JSON say "adopt".
+        updates = self.count("update") + self.count("adopt")
+        return (
+            f"Plan: {self.count('create')} to create, {updates} to update, "
+            f"{self.count('delete')} to delete."
         )
-        adopt = self.count("adopt")
-        return text + (f", {adopt} to adopt." if adopt else ".")
 
     def checksum(self) -> str | None:
         if self.digests is None:

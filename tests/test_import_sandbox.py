@@ -90,7 +90,7 @@ def test_import_round_trip(sandbox_factory: SandboxFactory, tmp_path: Path, mask
     assert f"  ~ adopt inbound_trunk office ({ids['office']})" in lines
     assert f"  ~ adopt dispatch_rule support ({ids['support']})" in lines
     assert not any(" -> " in line for line in lines)  # no field changes
-    assert lines[-1] == "Plan: 0 to create, 0 to update, 0 to delete, 3 to adopt."
+    assert lines[-1] == "Plan: 0 to create, 3 to update, 0 to delete."
 
     res = sipctl(sb, cfg, "apply", "--auto-approve", "--no-verify", env=env)
     assert res.exit_code == 0, res.output

@@ -211,7 +211,7 @@ def test_adopt_unmarked_resource_with_the_declared_name() -> None:
     plan = plan_of(cfg, state)
     [c] = plan.changes
     assert (c.action, c.id, c.fields, c.method) == ("adopt", "ST_x", [], "update")
-    assert plan.summary() == "Plan: 0 to create, 0 to update, 0 to delete, 1 to adopt."
+    assert plan.summary() == "Plan: 0 to create, 1 to update, 0 to delete."
     assert plan.unmanaged == []
 
 

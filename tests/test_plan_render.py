@@ -50,7 +50,7 @@ def test_text_blocks_and_summary() -> None:
     assert "  ~ adopt inbound_trunk office (ST_o)" in lines
     assert "      ringing_timeout: (none) -> 30s" in lines
     assert "  outbound_trunk manual (ST_u)" in lines
-    assert lines[-1] == "Plan: 1 to create, 1 to update, 1 to delete, 1 to adopt."
+    assert lines[-1] == "Plan: 1 to create, 2 to update, 1 to delete."
     assert "\x1b[" not in text
     assert "\x1b[" in plan_text.render(_mixed(), color=True)
 
@@ -86,7 +86,7 @@ def test_json_is_versioned_ordered_and_round_trips() -> None:
         "delete": 1,
         "adopt": 1,
         "has_changes": True,
-        "text": "Plan: 1 to create, 1 to update, 1 to delete, 1 to adopt.",
+        "text": "Plan: 1 to create, 2 to update, 1 to delete.",
     }
     update = next(c for c in doc["changes"] if c["action"] == "update")
     assert list(update) == ["action", "kind", "name", "id", "method", "fields", "note"]
@@ -106,7 +106,7 @@ def test_json_is_versioned_ordered_and_round_trips() -> None:
 def test_markdown_for_a_pull_request() -> None:
     md = plan_markdown.render(_mixed())
     assert md.startswith("### sipctl plan\n")
-    assert "**Plan: 1 to create, 1 to update, 1 to delete, 1 to adopt.**" in md
+    assert "**Plan: 1 to create, 2 to update, 1 to delete.**" in md
     assert "| ➕ create | outbound_trunk `new` |" in md
     assert "```diff" in md and "- delete outbound_trunk gone (ST_g)" in md
     assert "pw-123456" not in md
