@@ -218,11 +218,8 @@ class _Importer:
         else:
             out = self.rule(res)
         user = res.model.metadata
-        if res.metadata_text is not None:
-            self.result.warnings.append(
-                f"{res.label()} has metadata that is not a JSON object; sipctl keeps metadata "
-                "a JSON object, so apply will replace it"
-            )
+        if isinstance(user, str):
+            out["metadata"] = _escape(user)  # text stays text; the marker goes on a last line
         elif user:
             out["metadata"] = _escape(dict(user))
         self.result.data.setdefault(SECTION_OF[res.kind], {})[res.name] = out

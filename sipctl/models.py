@@ -135,8 +135,9 @@ def _header_map(value: dict[str, str], what: str, names_are: str) -> dict[str, s
     return value
 
 
-def metadata_to_dict(value: object) -> dict[str, Any]:
-    """Metadata is a JSON object, written as a YAML mapping or as JSON text."""
+def normalize_metadata(value: object) -> dict[str, Any] | str:
+    """Metadata as LiveKit keeps it (a string), written as a YAML mapping (stored as a JSON
+    object), JSON-object text (the same) or any other text (stored as it is)."""
     if value is None or value == "":
         return {}
     if isinstance(value, dict):
@@ -146,19 +147,18 @@ def metadata_to_dict(value: object) -> dict[str, Any]:
             parsed = json.loads(value)
         except json.JSONDecodeError:
             parsed = None
-        if isinstance(parsed, dict):
-            return parsed
-    raise ValueError(
-        "must be a mapping (or a JSON object string): sipctl keeps its ownership marker "
-        "beside your keys"
-    )
+        return parsed if isinstance(parsed, dict) else value
+    raise ValueError("must be a mapping or a string")
 
 
 Metadata = Annotated[
-    dict[str, Any],
-    BeforeValidator(metadata_to_dict),
+    dict[str, Any] | str,
+    BeforeValidator(normalize_metadata),
     WithJsonSchema(
-        {"oneOf": [{"type": "object"}, {"type": "string"}], "description": "A JSON object."}
+        {
+            "oneOf": [{"type": "object"}, {"type": "string"}],
+            "description": "Your metadata: a mapping (stored as a JSON object) or text.",
+        }
     ),
 ]
 

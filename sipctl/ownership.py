@@ -1,12 +1,15 @@
 """The ownership marker sipctl keeps on every live resource it manages.
 
-LiveKit has no labels on SIP resources, so the marker lives in ``metadata``: sipctl keeps
-metadata a JSON object and reserves one top-level key, ``"sipctl"``, beside the user's
-own keys. The marker says the resource is managed (by name) and carries an HMAC
+LiveKit has no labels on SIP resources, so the marker lives in ``metadata``, beside the
+user's own metadata. When that is a JSON object (or empty), sipctl reserves one top-level
+key, ``"sipctl"``; when it is plain text, the marker is a last line ``[sipctl] {...}``
+after the text. The marker says the resource is managed (by name) and carries an HMAC
 fingerprint of the auth password keyed with the API secret, so a rotated password shows up
 as a change even when the server does not return passwords.
 
     {"sipctl":{"fp":"3f9a0c1d2e4b5a67","v":1},"team":"voice-agents"}
+    owner: voice team
+    [sipctl] {"fp":"3f9a0c1d2e4b5a67","v":1}
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 MARKER_KEY = "sipctl"
 MARKER_VERSION = 1
+MARKER_LINE = "[sipctl] "  # prefix of the marker's line after plain-text metadata
 
 
 @dataclass(frozen=True)
@@ -36,36 +40,51 @@ class Marker:
 
 @dataclass(frozen=True)
 class ParsedMetadata:
-    user: dict[str, Any]  # the user's own keys (marker removed)
+    user: dict[str, Any] | str  # the user's own metadata (marker removed): keys, or text
     marker: Marker | None  # None: not managed by sipctl
-    raw_text: str | None = None  # set when the live metadata is not a JSON object
+
+
+def _marker_from(data: object) -> Marker | None:
+    if not isinstance(data, dict):
+        return None
+    fp = data.get("fp")
+    v = data.get("v", MARKER_VERSION)
+    return Marker(
+        version=v if isinstance(v, int) else MARKER_VERSION,
+        auth_fingerprint=fp if isinstance(fp, str) else None,
+    )
 
 
 def parse_metadata(raw: str) -> ParsedMetadata:
-    """Split live metadata into the user's keys and sipctl's marker."""
+    """Split live metadata into the user's own metadata and sipctl's marker."""
     if not raw.strip():
         return ParsedMetadata({}, None)
     try:
         data = json.loads(raw)
     except json.JSONDecodeError:
-        return ParsedMetadata({}, None, raw_text=raw)
-    if not isinstance(data, dict):
-        return ParsedMetadata({}, None, raw_text=raw)
-    marker_data = data.pop(MARKER_KEY, None)
-    marker = None
-    if isinstance(marker_data, dict):
-        fp = marker_data.get("fp")
-        v = marker_data.get("v", MARKER_VERSION)
-        marker = Marker(
-            version=v if isinstance(v, int) else MARKER_VERSION,
-            auth_fingerprint=fp if isinstance(fp, str) else None,
-        )
-    return ParsedMetadata(data, marker)
+        data = None
+    if isinstance(data, dict):
+        return ParsedMetadata(data, _marker_from(data.pop(MARKER_KEY, None)))
+    text, _, last = raw.rpartition("\n")
+    if last.startswith(MARKER_LINE):
+        try:
+            marker = _marker_from(json.loads(last[len(MARKER_LINE) :]))
+        except json.JSONDecodeError:
+            marker = None
+        if marker is not None:
+            return ParsedMetadata(text, marker)
+    return ParsedMetadata(raw, None)
 
 
-def render_metadata(user: dict[str, Any], marker: Marker | None) -> str:
-    """The metadata string to store: user keys plus the marker, compact and key-sorted."""
-    data = dict(user)
+def render_metadata(user: dict[str, Any] | str, marker: Marker | None) -> str:
+    """The metadata to store: the user's keys plus the marker, compact and key-sorted; or
+    the user's text with the marker on a last line of its own."""
+    if isinstance(user, str) and user:
+        if marker is None:
+            return user
+        mark = json.dumps(marker.to_json(), sort_keys=True, separators=(",", ":"))
+        return f"{user}\n{MARKER_LINE}{mark}"
+    data = dict(user) if isinstance(user, dict) else {}
     if marker is not None:
         data[MARKER_KEY] = marker.to_json()
     if not data:

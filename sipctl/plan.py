@@ -98,6 +98,10 @@ def _media(m: Media | None) -> dict[str, Any]:
     }
 
 
+def _metadata(value: dict[str, Any] | str) -> dict[str, Any] | str:
+    return dict(value) if isinstance(value, dict) else value
+
+
 def canonical(kind: str, m: Resource) -> dict[str, Any]:
     """The JSON-able form two models are compared in (no password: see :func:`_password`).
 
@@ -117,7 +121,7 @@ def canonical(kind: str, m: Resource) -> dict[str, Any]:
             "attributes_to_headers": dict(m.attributes_to_headers),
             "include_headers": m.include_headers.value,
             **_media(m.media),
-            "metadata": dict(m.metadata),
+            "metadata": _metadata(m.metadata),
         }
     if isinstance(m, InboundTrunk):
         iauth = m.auth
@@ -135,7 +139,7 @@ def canonical(kind: str, m: Resource) -> dict[str, Any]:
             "max_call_duration": m.max_call_duration,
             "krisp_enabled": m.krisp_enabled,
             **_media(m.media),
-            "metadata": dict(m.metadata),
+            "metadata": _metadata(m.metadata),
         }
     assert isinstance(m, DispatchRule)
     rule = m.rule
@@ -151,7 +155,7 @@ def canonical(kind: str, m: Resource) -> dict[str, Any]:
         "room_preset": m.room_preset,
         "krisp_enabled": m.krisp_enabled,
         **_media(m.media),
-        "metadata": dict(m.metadata),
+        "metadata": _metadata(m.metadata),
     }
 
 
@@ -399,14 +403,22 @@ def make_plan(
 
 
 def _check_reserved(config: Config) -> None:
-    from sipctl.ownership import MARKER_KEY
+    from sipctl.ownership import MARKER_KEY, MARKER_LINE
 
     for kind in KINDS:
         for name, model in _desired(config, kind).items():
-            if MARKER_KEY in model.metadata:
+            meta = model.metadata
+            if isinstance(meta, dict) and MARKER_KEY in meta:
                 raise SipctlError(
                     f"{describe(kind, name)}: metadata key {MARKER_KEY!r} is reserved for "
                     "sipctl's ownership marker; rename it"
+                )
+            if isinstance(meta, str) and any(
+                line.startswith(MARKER_LINE) for line in meta.splitlines()
+            ):
+                raise SipctlError(
+                    f"{describe(kind, name)}: a metadata line starting {MARKER_LINE.strip()!r} "
+                    "is reserved for sipctl's ownership marker"
                 )
 
 
@@ -503,10 +515,10 @@ def diff_resource(
     want = canonical(kind, model)
     have = canonical(kind, live.model)
     fields: list[FieldChange] = [] if want == have else _deep_fields(have, want)
-    if live.metadata_text is not None:
-        # Live metadata that is not a JSON object is replaced whole: show what is lost.
+    if isinstance(want.get("metadata"), str) != isinstance(have.get("metadata"), str):
+        # text replaced by keys or keys by text: one change of the whole value
         fields = [f for f in fields if f.path.split(".")[0] != "metadata"]
-        fields.append(FieldChange("metadata", live.metadata_text, want.get("metadata", {})))
+        fields.append(FieldChange("metadata", have.get("metadata"), want.get("metadata")))
     pw_change, push = _password(model, live, api_secret, adopt)
     if pw_change is not None:
         fields.append(pw_change)

@@ -140,9 +140,9 @@ def _build(model: type[M], data: dict[str, Any]) -> M:
     return model.model_construct(**data)
 
 
-def _parse_marker(raw: str) -> tuple[dict[str, Any], Marker | None, str | None]:
+def _parse_marker(raw: str) -> tuple[dict[str, Any] | str, Marker | None]:
     parsed = parse_metadata(raw)
-    return parsed.user, parsed.marker, parsed.raw_text
+    return parsed.user, parsed.marker
 
 
 def _fail(kind: str, name: str, rid: str, exc: Exception) -> LiveKitError:
@@ -156,8 +156,8 @@ def _fail(kind: str, name: str, rid: str, exc: Exception) -> LiveKitError:
 
 def outbound_from_proto(info: pb.SIPOutboundTrunkInfo) -> LiveResource:
     rid, name = info.sip_trunk_id, info.name
-    user, marker, text = _parse_marker(info.metadata)
-    res = LiveResource("outbound_trunk", rid, name, None, marker, info.auth_password, text, info)
+    user, marker = _parse_marker(info.metadata)
+    res = LiveResource("outbound_trunk", rid, name, None, marker, info.auth_password, info=info)
     try:
         if not rid:
             raise _Bad("it has no sip_trunk_id")
@@ -219,8 +219,8 @@ def outbound_to_proto(
 
 def inbound_from_proto(info: pb.SIPInboundTrunkInfo) -> LiveResource:
     rid, name = info.sip_trunk_id, info.name
-    user, marker, text = _parse_marker(info.metadata)
-    res = LiveResource("inbound_trunk", rid, name, None, marker, info.auth_password, text, info)
+    user, marker = _parse_marker(info.metadata)
+    res = LiveResource("inbound_trunk", rid, name, None, marker, info.auth_password, info=info)
     try:
         if not rid:
             raise _Bad("it has no sip_trunk_id")
@@ -330,8 +330,8 @@ def dispatch_from_proto(
 ) -> LiveResource:
     """``trunk_names`` maps inbound trunk IDs to names; an unknown ID is kept as the ID."""
     rid, name = info.sip_dispatch_rule_id, info.name
-    user, marker, text = _parse_marker(info.metadata)
-    res = LiveResource("dispatch_rule", rid, name, None, marker, "", text, info)
+    user, marker = _parse_marker(info.metadata)
+    res = LiveResource("dispatch_rule", rid, name, None, marker, "", info=info)
     try:
         if not rid:
             raise _Bad("it has no sip_dispatch_rule_id")

@@ -28,7 +28,6 @@ class LiveResource:
     marker: Marker | None  # None: not managed by sipctl
     # the auth password exactly as the server returned it (never in repr)
     password: str = field(default="", repr=False)
-    metadata_text: str | None = None  # live metadata that is not a JSON object
     info: Any = field(default=None, repr=False)  # the protobuf, for replace and digests
     error: str | None = None
 
