@@ -513,7 +513,11 @@ async def dial(
             cause=j.cause,
             sip_status_code=j.sip_status_code,
             sip_status=j.sip_status or (REASONS.get(j.sip_status_code or 0)),
-            post_dial_delay=record.ringing_at,
+            # An answer can come before a poll sees 'ringing': the ring was no later than
+            # the answer, so that is the post-dial delay (every answered call reports one).
+            post_dial_delay=record.ringing_at
+            if record.ringing_at is not None
+            else record.answered_at,
             time_to_answer=record.answered_at,
             duration=time.monotonic() - (t0 if t0 is not None else time.monotonic()),
             attempts=attempt,
