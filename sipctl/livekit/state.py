@@ -61,51 +61,45 @@ async def _paginate(
     raise LiveKitError(f"{what}: LiveKit kept returning new pages after {MAX_PAGES} requests")
 
 
-async def list_outbound(api: LiveKitAPI, conn: ConnectionLike) -> list[Any]:
+async def _list(
+    conn: ConnectionLike, what: str, method: Any, request: Any, id_field: str
+) -> list[Any]:
+    """Every item of one SIP List method (``method`` is bound to the client)."""
     from livekit.protocol.models import Pagination
-    from livekit.protocol.sip import ListSIPOutboundTrunkRequest
 
     async def fetch(req: Any) -> Sequence[Any]:
-        return list((await api.sip.list_outbound_trunk(req)).items)
+        return list((await method(req)).items)
 
     return await _paginate(
         conn,
-        "listing outbound trunks",
+        what,
         fetch,
-        lambda after, n: ListSIPOutboundTrunkRequest(page=Pagination(after_id=after, limit=n)),
-        lambda t: str(t.sip_trunk_id),
+        lambda after, n: request(page=Pagination(after_id=after, limit=n)),
+        lambda item: str(getattr(item, id_field)),
+    )
+
+
+async def list_outbound(api: LiveKitAPI, conn: ConnectionLike) -> list[Any]:
+    from livekit.protocol.sip import ListSIPOutboundTrunkRequest as Req
+
+    return await _list(
+        conn, "listing outbound trunks", api.sip.list_outbound_trunk, Req, "sip_trunk_id"
     )
 
 
 async def list_inbound(api: LiveKitAPI, conn: ConnectionLike) -> list[Any]:
-    from livekit.protocol.models import Pagination
-    from livekit.protocol.sip import ListSIPInboundTrunkRequest
+    from livekit.protocol.sip import ListSIPInboundTrunkRequest as Req
 
-    async def fetch(req: Any) -> Sequence[Any]:
-        return list((await api.sip.list_inbound_trunk(req)).items)
-
-    return await _paginate(
-        conn,
-        "listing inbound trunks",
-        fetch,
-        lambda after, n: ListSIPInboundTrunkRequest(page=Pagination(after_id=after, limit=n)),
-        lambda t: str(t.sip_trunk_id),
+    return await _list(
+        conn, "listing inbound trunks", api.sip.list_inbound_trunk, Req, "sip_trunk_id"
     )
 
 
 async def list_dispatch(api: LiveKitAPI, conn: ConnectionLike) -> list[Any]:
-    from livekit.protocol.models import Pagination
-    from livekit.protocol.sip import ListSIPDispatchRuleRequest
+    from livekit.protocol.sip import ListSIPDispatchRuleRequest as Req
 
-    async def fetch(req: Any) -> Sequence[Any]:
-        return list((await api.sip.list_dispatch_rule(req)).items)
-
-    return await _paginate(
-        conn,
-        "listing dispatch rules",
-        fetch,
-        lambda after, n: ListSIPDispatchRuleRequest(page=Pagination(after_id=after, limit=n)),
-        lambda r: str(r.sip_dispatch_rule_id),
+    return await _list(
+        conn, "listing dispatch rules", api.sip.list_dispatch_rule, Req, "sip_dispatch_rule_id"
     )
 
 
