@@ -222,13 +222,29 @@ def _media_alias(data: object) -> object:
     return data
 
 
-class _TrunkCommon(Strict):
+class _WithMedia(Strict):
+    """``media`` with LiveKit's normalisations, for trunks and dispatch rules alike."""
+
+    media: Media | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _alias(cls, data: object) -> object:
+        return _media_alias(data)
+
+    @field_validator("media")
+    @classmethod
+    def _media(cls, v: Media | None) -> Media | None:
+        # LiveKit treats an empty media config like an absent one.
+        return None if v is None or v.is_empty() else v
+
+
+class _TrunkCommon(_WithMedia):
     metadata: Metadata = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
     headers_to_attributes: dict[str, str] = Field(default_factory=dict)
     attributes_to_headers: dict[str, str] = Field(default_factory=dict)
     include_headers: IncludeHeaders = IncludeHeaders.none
-    media: Media | None = None
 
     @field_validator("headers")
     @classmethod
@@ -248,12 +264,6 @@ class _TrunkCommon(Strict):
     def _a2h(cls, v: dict[str, str]) -> dict[str, str]:
         return _header_map(v, "attributes_to_headers", "values")
 
-    @field_validator("media")
-    @classmethod
-    def _media(cls, v: Media | None) -> Media | None:
-        # LiveKit treats an empty media config like an absent one.
-        return None if v is None or v.is_empty() else v
-
 
 class OutboundTrunk(_TrunkCommon):
     """An outbound trunk (``SIPOutboundTrunkInfo``); its YAML key is its live ``name``."""
@@ -264,11 +274,6 @@ class OutboundTrunk(_TrunkCommon):
     auth: Auth | None = None
     destination_country: str = ""
     from_host: str = ""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _alias(cls, data: object) -> object:
-        return _media_alias(data)
 
     @field_validator("address")
     @classmethod
@@ -306,11 +311,6 @@ class InboundTrunk(_TrunkCommon):
     ringing_timeout: Duration | None = None
     max_call_duration: Duration | None = None
     krisp_enabled: bool = False
-
-    @model_validator(mode="before")
-    @classmethod
-    def _alias(cls, data: object) -> object:
-        return _media_alias(data)
 
     @model_validator(mode="after")
     def _secured(self) -> InboundTrunk:
@@ -356,7 +356,7 @@ class Rule(Strict):
         return self
 
 
-class DispatchRule(Strict):
+class DispatchRule(_WithMedia):
     """A dispatch rule (``SIPDispatchRuleInfo``); ``trunks`` names inbound trunks by YAML key."""
 
     rule: Rule
@@ -368,17 +368,6 @@ class DispatchRule(Strict):
     attributes: dict[str, str] = Field(default_factory=dict)
     room_preset: str = ""
     krisp_enabled: bool = False
-    media: Media | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _alias(cls, data: object) -> object:
-        return _media_alias(data)
-
-    @field_validator("media")
-    @classmethod
-    def _media(cls, v: Media | None) -> Media | None:
-        return None if v is None or v.is_empty() else v
 
 
 class ExpectStatus(Strict):
