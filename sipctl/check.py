@@ -21,12 +21,12 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sipctl.dial import DialResult, Verdict
-from sipctl.durations import parse_duration
 from sipctl.errors import SipctlError
+from sipctl.exitcodes import ExitCode
+from sipctl.schedule import HOUR, Schedule
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_ERROR, EXIT_FAILED = 0, 1, 3
-HOUR = 3600.0
 T_ = TypeVar("T_")
 
 
@@ -96,59 +94,17 @@ def shard_calls(calls: Iterable[tuple[str, T_]], k: int, n: int) -> list[tuple[s
     return [(name, c) for name, c in calls if shard_of(name, n) == k]
 
 
-def exit_code(results: Iterable[DialResult]) -> int:
+def exit_code(results: Iterable[DialResult]) -> ExitCode:
     """3 when any call failed; otherwise 1 when any was an error; otherwise 0."""
     verdicts = {r.verdict for r in results}
     if Verdict.FAIL in verdicts:
-        return EXIT_FAILED
+        return ExitCode.FAILED
     if Verdict.ERROR in verdicts:
-        return EXIT_ERROR
-    return EXIT_OK
+        return ExitCode.ERROR
+    return ExitCode.OK
 
 
-# --- schedules ----------------------------------------------------------------------------
-
-
-class Schedule:
-    """A 5-field cron expression (croniter, local time) or ``every <duration>``."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text.strip()
-        self.interval: float | None = None
-        if self.text.startswith("every "):
-            self.interval = parse_duration(self.text[len("every ") :])
-            if self.interval <= 0:
-                raise ValueError(f"bad interval in {text!r}")
-        else:
-            from croniter import croniter
-
-            if not croniter.is_valid(self.text):
-                raise ValueError(f"not a cron expression: {text!r}")
-
-    def first(self, now: float) -> float:
-        """When the first run is due: at once for intervals, the next cron time else."""
-        return now if self.interval is not None else self.next_after(now)
-
-    def next_after(self, t: float) -> float:
-        """The first run time strictly after ``t`` (epoch seconds)."""
-        if self.interval is not None:
-            return t + self.interval
-        from croniter import croniter
-
-        start = datetime.fromtimestamp(t).astimezone()
-        nxt = croniter(self.text, start).get_next(datetime)
-        return float(nxt.timestamp())
-
-    def runs_per_hour(self, horizon: float = 7 * 24 * HOUR, start: float = 0.0) -> float:
-        if self.interval is not None:
-            return HOUR / self.interval
-        t, n = start, 0
-        while n < 20_000:
-            t = self.next_after(t)
-            if t > start + horizon:
-                break
-            n += 1
-        return n / (horizon / HOUR)
+# --- the hourly cap -----------------------------------------------------------------------
 
 
 class HourlyBudget:

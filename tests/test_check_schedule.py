@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from sipctl.check import HourlyBudget, Schedule, Watcher
+from sipctl.check import HourlyBudget, Watcher
 from sipctl.dial import DialResult, Verdict
 from sipctl.models import Settings, TestCall
+from sipctl.schedule import Schedule
 
 
 def tc(schedule: str | None, retries: int = 0) -> TestCall:

@@ -6,10 +6,9 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sipctl.commands.common import (
-    EXIT_OK,
     LazyConnection,
     Options,
     common_options,
@@ -27,6 +25,9 @@ from sipctl.commands.common import (
     load,
 )
 from sipctl.errors import SipctlError
+from sipctl.exitcodes import ExitCode
+from sipctl.files import write_atomic
+from sipctl.signals import on_signals
 
 if TYPE_CHECKING:
     from sipctl.check import WatchEvent
@@ -94,17 +95,6 @@ def render(fmt: str, results: Sequence[DialResult], elapsed: float | None) -> st
     from sipctl.render import check_text
 
     return check_text.render(results, elapsed=elapsed)
-
-
-def write_file(path: Path, text: str) -> None:
-    """Write atomically: a scraper or CI step never reads half a report."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SipctlError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @dataclass
@@ -178,25 +168,6 @@ def list_calls(calls: Sequence[tuple[str, TestCall]], shard: str | None) -> None
     n = len(calls)
     where = f" (shard {shard})" if shard else ""
     click.echo(f"{n} test call{'s' if n != 1 else ''} would run{where}; nothing was dialled.")
-
-
-def _install_signals(handler: Callable[[], None]) -> Callable[[], None]:
-    """SIGINT/SIGTERM call ``handler`` (in the loop); returns the undo."""
-    loop = asyncio.get_running_loop()
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, handler)
-            installed.append(sig)
-        except (ValueError, RuntimeError, NotImplementedError):
-            pass  # not the main thread (tests): Ctrl-C still reaches asyncio.run
-
-    def undo() -> None:
-        for sig in installed:
-            with contextlib.suppress(Exception):
-                loop.remove_signal_handler(sig)
-
-    return undo
 
 
 @click.command("check")
@@ -279,7 +250,7 @@ def command(
     connection = conn.get()
     if watch or listen is not None:
         _watch(connection, selected, settings, n_par, plan, listen, opts.color)
-        sys.exit(EXIT_OK)
+        sys.exit(ExitCode.OK)
     sys.exit(_once(connection, selected, settings, n_par, plan, opts.color))
 
 
@@ -305,20 +276,16 @@ def _once(
         task = asyncio.current_task()
         assert task is not None
 
-        def cancel() -> None:
-            task.cancel()
-
-        undo = _install_signals(cancel)
         try:
-            return await run_calls(
-                connection,
-                selected,
-                parallelism=parallelism,
-                max_per_trunk=settings.max_calls_per_trunk,
-                on_event=progress,
-            )
+            with on_signals(task.cancel):
+                return await run_calls(
+                    connection,
+                    selected,
+                    parallelism=parallelism,
+                    max_per_trunk=settings.max_calls_per_trunk,
+                    on_event=progress,
+                )
         finally:
-            undo()
             progress.finish()
 
     t0 = time.monotonic()
@@ -335,7 +302,7 @@ def _once(
             if out.format != "text":
                 click.echo(render(out.format, results, elapsed), nl=False)
         else:
-            write_file(out.path, render(out.format, results, elapsed))
+            write_atomic(out.path, render(out.format, results, elapsed))
     degraded = [r.name for r in results if r.verdict == "degraded"]
     if degraded:
         click.echo(
@@ -413,7 +380,7 @@ def _watch(
             for o in files:
                 assert o.path is not None
                 try:
-                    write_file(o.path, render(o.format, latest, None))
+                    write_atomic(o.path, render(o.format, latest, None))
                 except SipctlError as exc:
                     click.echo(f"warning: {exc}", err=True)
 
@@ -431,15 +398,16 @@ def _watch(
     )
 
     async def main() -> None:
-        undo = _install_signals(watcher.stop)
         runner = None
         try:
-            if listen is not None:
-                runner = await serve_metrics(watcher, *listen)
-                click.echo(f"serving /metrics and /healthz on {listen[0]}:{listen[1]}", err=True)
-            await watcher.run()
+            with on_signals(watcher.stop):
+                if listen is not None:
+                    runner = await serve_metrics(watcher, *listen)
+                    click.echo(
+                        f"serving /metrics and /healthz on {listen[0]}:{listen[1]}", err=True
+                    )
+                await watcher.run()
         finally:
-            undo()
             if runner is not None:
                 await runner.cleanup()
 

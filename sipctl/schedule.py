@@ -1,0 +1,79 @@
+"""When a test call (or a drift re-plan) runs: one schedule type for config and --watch.
+
+A schedule is a 5-field cron expression (local time, as cron has it) or ``every <duration>``
+(``every 30s``, ``every 10m``). The config validates with :meth:`Schedule.parse`, the
+loader estimates the dial rate with :meth:`Schedule.runs_per_hour`, and ``--watch`` plans
+runs with :meth:`Schedule.first` and :meth:`Schedule.next_after`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sipctl.durations import parse_duration
+
+if TYPE_CHECKING:
+    from croniter import croniter
+
+HOUR = 3600.0
+EVERY = "every "
+# A Monday: runs per hour are counted over one week from it (cron fields by weekday).
+_WEEK_START = datetime(2026, 1, 5)
+_MAX_RUNS_COUNTED = 7 * 24 * 60 + 1  # every minute for a week, and one more
+
+
+class Schedule:
+    """A parsed schedule; ``ValueError`` (with a message for the config) when invalid."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text.strip()
+        self.interval: float | None = None
+        if self.text.startswith(EVERY):
+            self.interval = parse_duration(self.text[len(EVERY) :])
+            if self.interval < 1:
+                raise ValueError("an interval must be at least 1s")
+            return
+        if len(self.text.split()) != 5:
+            raise ValueError(f"must be a 5-field cron expression or 'every 30s' (got {text!r})")
+        if not _croniter().is_valid(self.text):
+            raise ValueError(f"is not a valid cron expression (got {text!r})")
+
+    @classmethod
+    def parse(cls, text: str) -> str:
+        """The normalised text of a valid schedule (a pydantic validator's shape)."""
+        return cls(text).text
+
+    def __repr__(self) -> str:
+        return f"Schedule({self.text!r})"
+
+    def first(self, now: float) -> float:
+        """When the first run is due: at once for intervals, the next cron time else."""
+        return now if self.interval is not None else self.next_after(now)
+
+    def next_after(self, t: float) -> float:
+        """The first run time strictly after ``t`` (epoch seconds)."""
+        if self.interval is not None:
+            return t + self.interval
+        start = datetime.fromtimestamp(t).astimezone()
+        nxt = _croniter()(self.text, start).get_next(datetime)
+        return float(nxt.timestamp())
+
+    def runs_per_hour(self) -> float:
+        """The average rate over a week (cron fields may name weekdays or hours)."""
+        if self.interval is not None:
+            return HOUR / self.interval
+        it = _croniter()(self.text, _WEEK_START)
+        end = _WEEK_START + timedelta(days=7)
+        n = 0
+        while n < _MAX_RUNS_COUNTED and it.get_next(datetime) <= end:
+            n += 1
+        return n / (7 * 24)
+
+
+def _croniter() -> type[croniter]:
+    # deferred: importing croniter takes ~20 ms, as long as the whole CLI; only cron
+    # schedules need it
+    from croniter import croniter
+
+    return croniter
