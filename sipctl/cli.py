@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "import": ("sipctl.commands.importer", "command", "Write YAML for live LiveKit resources."),
     "check": ("sipctl.commands.check", "command", "Place the test calls and judge them."),
     "schema": ("sipctl.commands.validate", "schema_command", "Print the config JSON Schema."),
+    "route": ("sipctl.commands.route", "command", "Show where LiveKit routes an inbound call."),
     "sandbox": ("sipctl.sandbox.cli", "sandbox", "Run a local LiveKit-compatible server."),
     "completion": ("sipctl.commands.completion", "command", "Print a shell completion script."),
 }
