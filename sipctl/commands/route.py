@@ -16,6 +16,7 @@ from sipctl.commands.common import (
     handle_errors,
     load,
 )
+from sipctl.exitcodes import ExitCode
 
 # DTMF keys a caller can type at LiveKit's PIN prompt ('#' ends the PIN).
 _PIN_KEYS = set("0123456789*ABCDabcd")
@@ -99,4 +100,4 @@ def command(
         from sipctl.render import route_text
 
         click.echo(route_text.render(data, color=opts.color), nl=False, color=opts.color)
-    sys.exit(0 if data["landed"] else 1)
+    sys.exit(ExitCode.OK if data["landed"] else ExitCode.ERROR)
