@@ -10,8 +10,21 @@ livekit/protocol (rpc/sip.go, livekit/sip.go); see docs in the reference, §5:
 3. first 180–199 → ``ringing``; 200 → header attributes, ``sip.callTag``,
    ``sip.callIDFull``; DTMF → ``automation``; then ``active``;
 4. the call ends on remote BYE or ``max_call_duration`` (``hangup``, then leave), on
-   RemoveParticipant/DeleteRoom (BYE, or CANCEL while ringing, status unchanged) or
-   on :meth:`Bridge.close`.
+   RemoveParticipant/DeleteRoom (BYE, or CANCEL while ringing, status unchanged), on a
+   media timeout (BYE, status unchanged, then leave) or on :meth:`Bridge.close`.
+
+Media timeout (livekit/sip pkg/sip/media_port.go MediaPort.timeoutLoop, armed by
+outbound.go connectSIP ``EnableTimeout(true)`` once the answer is accepted, fired in
+waitClose as closeWithTimeout): no RTP within the initial timeout since the answer, or
+none for the media timeout after the last packet, ends the call. The initial timeout
+is the bridge's (``--initial-media-timeout``); the other comes from the merged
+``media.media_timeout`` of trunk and request, else the bridge's (``--media-timeout``).
+
+Audio hook (for the real-time side under ``sipctl.sandbox.rtc``): set
+``Bridge.on_call_answered``; it gets the :class:`BridgeCall` once the far end answered.
+``bc.call.rtp`` is the call's RTP endpoint: its ``on_audio`` receives the far end's
+audio as 8 kHz 16-bit PCM frames and its ``audio_source`` supplies what is sent back
+(see :mod:`sipctl.sandbox.sip.rtp`). ``Bridge.on_call_ended`` gets it when it ends.
 
 Each call has its own SIP socket (UDP) or connection (TCP) and its own RTP socket;
 see :mod:`sipctl.sandbox.sip.transport`.
@@ -23,7 +36,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from livekit.protocol import models
 from livekit.protocol.sip import (
@@ -33,6 +48,12 @@ from livekit.protocol.sip import (
 )
 
 from sipctl.sandbox.errors import TwirpError
+from sipctl.sandbox.media import (
+    DEFAULT_MEDIA_TIMEOUT,
+    DEFAULT_MEDIA_TIMEOUT_INITIAL,
+    MediaSettings,
+    merge,
+)
 from sipctl.sandbox.rooms import Participant, RoomRegistry, new_id
 from sipctl.sandbox.sip.message import (
     Address,
@@ -142,6 +163,9 @@ class BridgeCall:
     stop: asyncio.Event = field(default_factory=asyncio.Event)  # removed / closing
     stop_reason: str = ""
     max_duration: float = MAX_CALL_DURATION
+    media: MediaSettings = field(default_factory=MediaSettings)
+    media_timed_out: bool = False
+    media_timer: asyncio.Future[None] | None = None
 
     @property
     def identity(self) -> str:
@@ -158,8 +182,14 @@ class Bridge:
         logger: logging.Logger,
         *,
         timers: Timers | None = None,
+        media_timeout: float = DEFAULT_MEDIA_TIMEOUT,
+        media_timeout_initial: float = DEFAULT_MEDIA_TIMEOUT_INITIAL,
     ) -> None:
         self.rooms = rooms
+        self.media_timeout = media_timeout
+        self.media_timeout_initial = media_timeout_initial
+        self.on_call_answered: Callable[[BridgeCall], None] | None = None
+        self.on_call_ended: Callable[[BridgeCall], None] | None = None
         self.host = host  # From host when the trunk has no from_host
         self.log = logger
         self.timers = timers or Timers()
@@ -212,6 +242,12 @@ class Bridge:
             req=req,
             trunk=trunk,
             from_number=from_number,
+        )
+        bc.media = merge(
+            trunk.media if trunk.HasField("media") else None,
+            int(trunk.media_encryption),
+            req.media if req.HasField("media") else None,
+            int(req.media_encryption),
         )
         max_dur = _duration(req, "max_call_duration")
         bc.max_duration = (
@@ -349,7 +385,10 @@ class Bridge:
             await call.invite(timeout=timeout)
         except CallError as exc:
             raise self._invite_error(exc) from None
-        # answered
+        # answered: the media timeout is armed now (outbound.go: EnableTimeout(true))
+        bc.media_timer = asyncio.ensure_future(self._media_timeout(bc))
+        if self.on_call_answered is not None:
+            self.on_call_answered(bc)
         ok = call.ok
         assert ok is not None and call.dialog is not None
         extra = headers_to_attrs(
@@ -417,15 +456,34 @@ class Bridge:
         if extra:
             self._set_attrs(bc, extra)
 
+    async def _media_timeout(self, bc: BridgeCall) -> None:
+        """Return when the call's media timed out (media_port.go MediaPort.timeoutLoop)."""
+        call = bc.call
+        assert call is not None
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        general = bc.media.media_timeout or self.media_timeout
+        while True:
+            last = call.rtp.last_received
+            # initial mode until the first packet ever (early media counts), then general
+            deadline = start + self.media_timeout_initial if last is None else last + general
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(remaining, general))
+
     async def _wait_end(self, bc: BridgeCall, deadline: float) -> None:
         call = bc.call
         assert call is not None
         loop = asyncio.get_running_loop()
         remote = asyncio.ensure_future(call.remote_bye.wait())
         stop = asyncio.ensure_future(bc.stop.wait())
+        waits: set[asyncio.Future[Any]] = {remote, stop}
+        if bc.media_timer is not None:
+            waits.add(bc.media_timer)
         try:
             await asyncio.wait(
-                {remote, stop},
+                waits,
                 timeout=max(0.0, deadline - loop.time()),
                 return_when=asyncio.FIRST_COMPLETED,
             )
@@ -435,6 +493,12 @@ class Bridge:
         if call.remote_bye.is_set():
             self.log.info("SIP call %s: BYE from remote", bc.call_id)
             self._set_status(bc, "hangup")
+        elif bc.media_timer is not None and bc.media_timer.done() and not bc.stop.is_set():
+            # closeWithTimeout: status callDropped has no attribute (the last one stays),
+            # BYE before the participant leaves
+            bc.media_timed_out = True
+            self.log.info("SIP call %s: media timeout", bc.call_id)
+            await call.bye(self._attrs_to_headers(bc), timeout=HANGUP_WAIT)
         elif not bc.stop.is_set():
             self.log.info("SIP call %s: max call duration reached", bc.call_id)
             self._set_status(bc, "hangup")
@@ -442,6 +506,10 @@ class Bridge:
         # removal and close hang up in their own paths (status unchanged)
 
     async def _finish(self, bc: BridgeCall) -> None:
+        if bc.media_timer is not None:
+            bc.media_timer.cancel()
+        if self.on_call_ended is not None and bc.call is not None and bc.call.dialog is not None:
+            self.on_call_ended(bc)
         call = bc.call
         if call is not None:
             if call.dialog is not None and not call.ended.is_set():
@@ -507,6 +575,7 @@ class Bridge:
                     "room": bc.room,
                     "identity": bc.identity,
                     "status": bc.status,
+                    "media_timed_out": bc.media_timed_out,
                     "sip_call_id_full": bc.call.spec.call_id if bc.call else "",
                 }
             )

@@ -29,6 +29,27 @@ async def serve(config: ServerConfig) -> None:
         LOG.info("sandbox stopped")
 
 
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _seconds(param: click.Parameter, value: str) -> float:
+    """A positive duration: seconds (``2.5``) or Go-style with a unit (``500ms``, ``5s``)."""
+    text = str(value).strip()
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(unit):
+            number, scale = text[: -len(unit)], _UNITS[unit]
+            break
+    else:
+        number, scale = text, 1.0
+    try:
+        seconds = float(number) * scale
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise click.BadParameter(f"{value!r} is not a positive duration (e.g. 5s, 500ms)")
+    return seconds
+
+
 def _setup_logging(debug: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -60,6 +81,20 @@ def _setup_logging(debug: bool = False) -> None:
 @click.option("--reset-connection-rate", default=0.0, type=float, help="Fault: reset connections.")
 @click.option("--stop-after", type=int, help="Fault: exit after N Twirp requests.")
 @click.option("--seed", type=int, help="Seed for fault rolls (reproducible runs).")
+@click.option(
+    "--media-timeout",
+    default="15s",
+    show_default=True,
+    callback=lambda ctx, param, value: _seconds(param, value),
+    help="Hang up a call whose RTP stops for this long (unless its media_timeout says).",
+)
+@click.option(
+    "--initial-media-timeout",
+    default="30s",
+    show_default=True,
+    callback=lambda ctx, param, value: _seconds(param, value),
+    help="Hang up a call that sends no RTP this long after the answer.",
+)
 # Accepted like on every sipctl command; the sandbox reads no config and prints no colour.
 @click.option("--config", "config_dir", type=click.Path(path_type=Path), hidden=True)
 @click.option("--debug", is_flag=True, help="Debug logs on stderr.")
@@ -76,6 +111,8 @@ def sandbox(
     reset_connection_rate: float,
     stop_after: int | None,
     seed: int | None,
+    media_timeout: float,
+    initial_media_timeout: float,
     config_dir: Path | None,
     debug: bool,
     no_color: bool,
@@ -104,6 +141,8 @@ def sandbox(
         data_dir=data_dir,
         mask_secrets=mask_secrets,
         faults=faults,
+        media_timeout=media_timeout,
+        media_timeout_initial=initial_media_timeout,
     )
     try:
         asyncio.run(serve(config))

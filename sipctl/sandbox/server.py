@@ -63,8 +63,11 @@ class ServerConfig:
     data_dir: Path | None = None
     mask_secrets: bool = False
     faults: FaultConfig = field(default_factory=FaultConfig)
+    # the SIP bridge's media timeouts (livekit/sip config media_timeout, media_timeout_initial)
+    media_timeout: float = 15.0
+    media_timeout_initial: float = 30.0
     # None means sipctl.sandbox.bridge.Bridge (the real SIP user agent).
-    bridge_factory: Callable[[RoomRegistry, str, logging.Logger], BridgeLike] | None = None
+    bridge_factory: Callable[[RoomRegistry, ServerConfig, logging.Logger], BridgeLike] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,9 @@ class _Dropped(Exception):
     """The connection was reset on purpose; nothing is answered."""
 
 
-def _load_bridge_factory() -> Callable[[RoomRegistry, str, logging.Logger], BridgeLike] | None:
+def _load_bridge_factory() -> (
+    Callable[[RoomRegistry, ServerConfig, logging.Logger], BridgeLike] | None
+):
     try:
         from sipctl.sandbox.bridge import Bridge
     except ImportError as e:
@@ -86,7 +91,16 @@ def _load_bridge_factory() -> Callable[[RoomRegistry, str, logging.Logger], Brid
         # livekit-sip does ("no response from servers").
         LOG.warning("SIP bridge unavailable, calls will fail: %s", e)
         return None
-    factory: Callable[[RoomRegistry, str, logging.Logger], BridgeLike] = Bridge
+
+    def factory(rooms: RoomRegistry, config: ServerConfig, log: logging.Logger) -> BridgeLike:
+        return Bridge(
+            rooms,
+            config.host,
+            log,
+            media_timeout=config.media_timeout,
+            media_timeout_initial=config.media_timeout_initial,
+        )
+
     return factory
 
 
@@ -99,7 +113,7 @@ class SandboxServer:
         self.faults = Faults(config.faults)
         self.verifier = Verifier({config.api_key: config.api_secret})
         factory = config.bridge_factory or _load_bridge_factory()
-        self.bridge = factory(self.rooms, config.host, logger) if factory else None
+        self.bridge = factory(self.rooms, config, logger) if factory else None
         self.sip = SipService(
             self.store, self.bridge, mask_secrets=config.mask_secrets, logger=logger
         )

@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         if not sep:
             parser.error(f"--env wants NAME=VALUE, got {item!r}")
         env[name] = value
+    # a temporary work directory is removed when the provider stops (logs included)
     workdir = args.workdir or tempfile.mkdtemp(prefix="sipprov-")
 
     stop_requested = False
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    prov = Provider(workdir, env=env, sip_port=args.port)
+    prov = Provider(workdir, env=env, sip_port=args.port, remove_workdir=not args.workdir)
     try:
         prov.start()
     except ProviderError as exc:

@@ -12,6 +12,7 @@ environment variables (see ``kamailio/sipprov.cfg``); the number plan is in
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import signal
@@ -25,6 +26,7 @@ from types import TracebackType
 from typing import IO
 
 from sipctl.sandbox.process import die_with_parent
+from sipctl.sandbox.sip.g711 import ulaw_encode
 
 HERE = Path(__file__).resolve().parent
 KAMAILIO_CFG = HERE / "kamailio" / "sipprov.cfg"
@@ -39,11 +41,39 @@ NUMBERS: dict[str, str] = {
     "early": "+15550400001",
     "unavailable": "+15550500001",
     "hangup": "+15550600001",
+    "tone": "+15550800001",  # answers, plays a 1004 Hz tone until the caller hangs up
+    "echo": "+15550810001",  # answers, echoes the RTP it receives (SIPp -rtp_echo)
+    "silent": "+15550820001",  # answers, sends no RTP at all
     "unknown": "+15559990001",
 }
 DEFAULT_USER = "trunkuser"
 DEFAULT_PASSWORD = "trunkpass"
 DEFAULT_REALM = "sipprov.test"
+
+
+# Audio the callee streams (raw G.711 u-law, 8 kHz, played by SIPp's rtp_stream): one
+# second each, so the 1004 Hz tone (a whole number of cycles per second) loops seamlessly.
+AUDIO_RATE = 8000
+TONE_HZ = 1004  # the milliwatt test tone
+TONE_LEVEL = 0.5  # of full scale (about -6 dBFS)
+
+
+def tone_ulaw(freq: float = TONE_HZ, seconds: float = 1.0, level: float = TONE_LEVEL) -> bytes:
+    n = int(AUDIO_RATE * seconds)
+    amp = level * 32767
+    return bytes(
+        ulaw_encode(round(amp * math.sin(2 * math.pi * freq * i / AUDIO_RATE))) for i in range(n)
+    )
+
+
+def silence_ulaw(seconds: float = 1.0) -> bytes:
+    return bytes([ulaw_encode(0)]) * int(AUDIO_RATE * seconds)
+
+
+def write_audio(workdir: Path) -> None:
+    """The files the SIPp scenario streams (relative to its working directory)."""
+    (workdir / "silence.pcmu").write_bytes(silence_ulaw())
+    (workdir / "tone1004.pcmu").write_bytes(tone_ulaw())
 
 
 class ProviderError(RuntimeError):
@@ -132,6 +162,7 @@ class Provider:
         udp_children: int = 1,
         debug: int = 2,
         trace_uas: bool = False,
+        remove_workdir: bool = False,
     ) -> None:
         # absolute: kamailio chdirs to -w before it writes -P
         self.workdir = Path(workdir).resolve()
@@ -144,8 +175,12 @@ class Provider:
         self.udp_children = udp_children
         self.debug = debug
         self.trace_uas = trace_uas
+        # a work directory the provider made for itself goes when it stops
+        self.remove_workdir = remove_workdir
         self.kam: subprocess.Popen[bytes] | None = None
         self.uas: subprocess.Popen[bytes] | None = None
+        self.echo_uas: subprocess.Popen[bytes] | None = None
+        self._echo_port: int | None = None
         self.timings: dict[str, float] = {}
         self._logs: list[IO[bytes]] = []
 
@@ -185,7 +220,7 @@ class Provider:
 
     @property
     def running(self) -> bool:
-        return all(p is not None and p.poll() is None for p in (self.kam, self.uas))
+        return all(p is not None and p.poll() is None for p in (self.kam, self.uas, self.echo_uas))
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> Provider:
@@ -195,54 +230,21 @@ class Provider:
                 f"not installed: {', '.join(missing)} (Debian packages kamailio, sip-tester)"
             )
         self.workdir.mkdir(parents=True, exist_ok=True)
+        write_audio(self.workdir)
         t0 = time.monotonic()
         self._sip_port = self._sip_port or free_port()
         self._uas_port = self._uas_port or free_port()
-        ctrl_port = free_port()
         env = dict(os.environ)
         env["SIPPROV_UAS"] = f"{LOOPBACK}:{self._uas_port}"
         env.update(self.env_overrides)
 
-        uas_log = open(self.workdir / "uas_screen.log", "wb")  # noqa: SIM115 - closed in stop()
         kam_log = open(self.workdir / "kamailio.log", "wb")  # noqa: SIM115 - closed in stop()
-        self._logs = [uas_log, kam_log]
-        trace = (
-            ["-trace_msg", "-message_file", str(self.workdir / "uas_msg.log")]
-            if self.trace_uas
-            else []
-        )
-        # -ci/-mi keep SIPp's control and media sockets on loopback; -nostdin: no tty
-        self.uas = subprocess.Popen(
-            [
-                "sipp",
-                "-sf",
-                str(UAS_SCENARIO),
-                "-i",
-                LOOPBACK,
-                "-p",
-                str(self._uas_port),
-                "-t",
-                "u1",
-                "-mi",
-                LOOPBACK,
-                "-ci",
-                LOOPBACK,
-                "-cp",
-                str(ctrl_port),
-                "-nostdin",
-                "-trace_err",
-                "-error_file",
-                str(self.workdir / "uas_errors.log"),
-                *trace,
-            ],
-            cwd=self.workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=uas_log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+        self._logs = [kam_log]
+        self.uas = self._sipp("uas", self._uas_port, env, echo=False)
+        # SIPp's RTP echo (-rtp_echo) covers the whole process: the echo line gets its own
+        self._echo_port = free_port()
+        env["SIPPROV_ECHO_UAS"] = f"{LOOPBACK}:{self._echo_port}"
+        self.echo_uas = self._sipp("echo", self._echo_port, env, echo=True)
         # -DD: the creator stays in the foreground (the pid we signal); -E: log to stderr
         self.kam = subprocess.Popen(
             [
@@ -286,12 +288,12 @@ class Provider:
         kam_ready: float | None = None
         uas_ready: float | None = None
         while True:
-            for proc, name in ((self.kam, "kamailio"), (self.uas, "sipp")):
-                if proc.poll() is not None:
+            for proc, name in ((self.kam, "kamailio"), (self.uas, "sipp"), (self.echo_uas, "sipp")):
+                if proc is not None and proc.poll() is not None:
                     rc = proc.returncode
                     self.stop()
                     raise ProviderError(f"{name} exited early rc={rc}, see {self.workdir}")
-            if uas_ready is None and _udp_bound(self._uas_port):
+            if uas_ready is None and _udp_bound(self._uas_port) and _udp_bound(self._echo_port):
                 uas_ready = time.monotonic()
             if kam_ready is None and (sip_options(self._sip_port) or "").startswith("SIP/2.0 200"):
                 kam_ready = time.monotonic()
@@ -311,7 +313,7 @@ class Provider:
     def stop(self, timeout: float = 3.0) -> None:
         """SIGTERM, repeated (kamailio's main process can miss one sent during start-up),
         then SIGKILL each process group (both run in their own session)."""
-        procs = [p for p in (self.kam, self.uas) if p is not None]
+        procs = [p for p in (self.kam, self.uas, self.echo_uas) if p is not None]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(p.poll() is None for p in procs):
             for p in procs:
@@ -329,6 +331,53 @@ class Provider:
         for fh in self._logs:
             fh.close()
         self._logs = []
+        if self.remove_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _sipp(
+        self, name: str, port: int, env: dict[str, str], *, echo: bool
+    ) -> subprocess.Popen[bytes]:
+        """One SIPp callee running the provider scenario on ``port`` (UDP)."""
+        log = open(self.workdir / f"{name}_screen.log", "wb")  # noqa: SIM115 - closed in stop()
+        self._logs.append(log)
+        trace = (
+            ["-trace_msg", "-message_file", str(self.workdir / f"{name}_msg.log")]
+            if self.trace_uas
+            else []
+        )
+        # -ci/-mi keep SIPp's control and media sockets on loopback; -nostdin: no tty
+        return subprocess.Popen(
+            [
+                "sipp",
+                "-sf",
+                str(UAS_SCENARIO),
+                "-i",
+                LOOPBACK,
+                "-p",
+                str(port),
+                "-t",
+                "u1",
+                "-mi",
+                LOOPBACK,
+                "-ci",
+                LOOPBACK,
+                "-cp",
+                str(free_port()),
+                "-nostdin",
+                *(["-rtp_echo"] if echo else []),
+                "-trace_err",
+                "-error_file",
+                str(self.workdir / f"{name}_errors.log"),
+                *trace,
+            ],
+            cwd=self.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
 
     def log_tail(self, name: str = "kamailio.log", lines: int = 40) -> str:
         """The end of one of the provider's logs (for test failure messages)."""

@@ -5,6 +5,12 @@ is known, the session sends 20 ms of silence per tick in the negotiated codec an
 counts what it receives. All sessions of an event loop share one 20 ms
 :class:`MediaClock`, so 200 calls cost one timer, not 200.
 
+Audio hook (for the sandbox's real-time side): ``on_audio`` receives each audio packet
+decoded to 16-bit PCM (8 kHz mono, little-endian, normally 20 ms = 320 bytes), and
+``audio_source``, when set, is asked every tick for the next 20 ms of PCM to send
+instead of silence (return None to send silence). ``last_received`` (event-loop time)
+drives the bridge's media timeout.
+
 DTMF follows livekit/media-sdk's timing: per digit 250 ms of event packets (same
 timestamp, growing duration, marker on the first, the end packet sent 3 times),
 then 250 ms pause; ``w`` is a 0.5 s pause.
@@ -17,10 +23,11 @@ import logging
 import random
 import struct
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from sipctl.sandbox.sip import g711
 from sipctl.sandbox.sip.sdp import PCMA, PCMU
 
 Addr = tuple[str, int]
@@ -148,6 +155,10 @@ class RtpSession:
         self.bytes_received = 0
         self.send_errors = 0
         self.events_received: list[DtmfEvent] = []
+        self.last_received: float | None = None  # loop time of the last RTP packet
+        # the audio hook (see the module docstring)
+        self.on_audio: Callable[[bytes], None] | None = None
+        self.audio_source: Callable[[], bytes | None] | None = None
         self._dt: asyncio.DatagramTransport | None = None
         self._clock: MediaClock | None = None
         self._dtmf: Iterator[list[tuple[bytes, bool]] | None] | None = None
@@ -236,9 +247,18 @@ class RtpSession:
                 self._send(rtp_header(pt, self.seq, self._event_ts, self.ssrc, marker) + payload)
         else:
             self._event_ts = None
-            audio = SILENCE.get(self.payload_type, SILENCE[PCMU])
+            audio = self._next_audio()
             self._send(rtp_header(self.payload_type, self.seq, self.ts, self.ssrc) + audio)
         self.ts = (self.ts + SAMPLES_PER_TICK) & 0xFFFFFFFF
+
+    def _next_audio(self) -> bytes:
+        silence = SILENCE.get(self.payload_type, SILENCE[PCMU])
+        if self.audio_source is None:
+            return silence
+        pcm = self.audio_source()
+        if not pcm:
+            return silence
+        return g711.encode(pcm[: 2 * SAMPLES_PER_TICK], self.payload_type == PCMA)
 
     def _send(self, packet: bytes) -> None:
         assert self._dt is not None and self.remote is not None
@@ -254,10 +274,14 @@ class RtpSession:
             return  # not RTP (or RTCP garbage): ignore
         self.packets_received += 1
         self.bytes_received += len(data)
+        if self._dt is not None:
+            self.last_received = asyncio.get_running_loop().time()
         pt = data[1] & 0x7F
+        cc = data[0] & 0x0F
         if self.dtmf_payload_type is not None and pt == self.dtmf_payload_type:
-            cc = data[0] & 0x0F
             ts = struct.unpack("!I", data[4:8])[0]
             ev = decode_event(data[12 + 4 * cc :], ts)
             if ev is not None:
                 self.events_received.append(ev)
+        elif self.on_audio is not None and pt in (PCMU, PCMA):
+            self.on_audio(g711.decode(data[12 + 4 * cc :], pt == PCMA))
