@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -95,8 +96,6 @@ def cli() -> None:
 
 
 def main() -> None:
-    import warnings
-
     # livekit-api signs tokens with PyJWT, which warns about short HMAC keys such as the
     # `secret` of `livekit-server --dev` and `sipctl sandbox`: noise, not the user's fault.
     warnings.filterwarnings("ignore", message="The HMAC key is .* bytes long")

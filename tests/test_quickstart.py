@@ -13,12 +13,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("kamailio") is None
-    or shutil.which("sipp") is None
-    or not (ROOT / ".git").exists(),
-    reason="needs kamailio, sipp and a git checkout",
-)
+pytestmark = [
+    pytest.mark.sip,
+    pytest.mark.skipif(
+        shutil.which("kamailio") is None
+        or shutil.which("sipp") is None
+        or not (ROOT / ".git").exists(),
+        reason="needs kamailio, sipp and a git checkout",
+    ),
+]
 
 
 def test_demo_from_a_clean_clone(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from sipctl.commands.common import Options, common_options
 @common_options
 def command(opts: Options, shell: str) -> None:
     """Print a completion script: eval "$(sipctl completion bash)" in ~/.bashrc."""
-    from sipctl.cli import cli
-
+    # The root group from click's context: a command does not import the CLI above it.
+    root = click.get_current_context().find_root().command
     cls = get_completion_class(shell)
     assert cls is not None
-    click.echo(cls(cli, {}, "sipctl", "_SIPCTL_COMPLETE").source())
+    click.echo(cls(root, {}, "sipctl", "_SIPCTL_COMPLETE").source())
