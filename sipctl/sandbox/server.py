@@ -29,7 +29,7 @@ from google.protobuf.message_factory import GetMessageClass
 from livekit.protocol import room as room_pb
 from livekit.protocol import sip as sip_pb
 
-from sipctl.sandbox import twirp
+from sipctl.sandbox import rtc, twirp
 from sipctl.sandbox.auth import AuthFailure, Grants, Verifier
 from sipctl.sandbox.errors import TwirpError
 from sipctl.sandbox.faults import (
@@ -134,6 +134,7 @@ class SandboxServer:
 
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
+        rtc.add_routes(app, self)  # /rtc*: real-time rooms (sipctl.sandbox.rtc)
         app.router.add_route("*", "/{tail:.*}", self._entry)
         return app
 
