@@ -1,3 +1,3 @@
 """sipctl: declarative management of LiveKit SIP trunks, with test calls."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
