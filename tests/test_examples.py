@@ -22,11 +22,30 @@ EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in (".yml
 SHELL_STOP = {">", ">>", "2>", "2>&1", "|", "||", "&&", ";", "<"}
 
 
+ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
+# the flags action.yml's script adds to each command (action/sipctl_action.py)
+ACTION_FLAGS = {
+    "plan": ["--format", "markdown", "--detailed-exitcode"],
+    "apply": ["--auto-approve"],
+}
+
+
+def _action_command(step: dict[str, Any]) -> list[str]:
+    """The sipctl command line a use of sipctl's GitHub Action runs."""
+    inputs = {k: str(v.get("default", "")) for k, v in ACTION["inputs"].items()}
+    inputs |= {k: str(v) for k, v in step.get("with", {}).items()}
+    name = inputs["command"]
+    args = shlex.split(re.sub(r"\$\{\{[^}]*\}\}", "X", inputs["args"]))
+    return ["sipctl", name, "--config", inputs["config"], *ACTION_FLAGS.get(name, []), *args]
+
+
 def _strings(node: Any) -> Iterator[Any]:
     if isinstance(node, dict):
         image = str(node.get("image", ""))
         if "sipctl" in image and isinstance(node.get("args"), list) and "command" not in node:
             yield ["sipctl", *map(str, node["args"])]
+        if re.fullmatch(r"[\w-]+/sipctl@v\d+\.\d+\.\d+", str(node.get("uses", ""))):
+            yield _action_command(node)
         for value in node.values():
             yield from _strings(value)
     elif isinstance(node, list):
@@ -96,7 +115,11 @@ def test_pre_commit_hook_runs() -> None:
     (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     assert hook["id"] == "sipctl-validate" and hook["language"] == "python"
     entry = shlex.split(hook["entry"])
-    assert entry[0] == "sipctl"
+    assert entry[:3] == ["sipctl", "validate", "--offline"]  # no production secrets needed
+    validate = cli.get_command(cli.make_context("sipctl", ["validate"]), "validate")
+    assert validate is not None
+    if "offline" not in {p.name for p in validate.params}:
+        pytest.skip("validate --offline arrives with issue #12 (reconciler)")
     assert re.search(hook["files"], "config/trunks.yaml")
     proc = subprocess.run(
         [sys.executable, "-m", "sipctl", *entry[1:]],
