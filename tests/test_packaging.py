@@ -20,6 +20,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 import sipctl
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,6 +171,27 @@ def test_changelog_keeps_a_changelog_with_this_version_and_0_1_0() -> None:
 def test_version_has_one_home() -> None:
     assert "version" in PYPROJECT["project"]["dynamic"]
     assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "sipctl.__version__"}
+
+
+# --- ./dev ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h", "help"])
+def test_dev_help_exits_0_and_names_the_commands(flag: str) -> None:
+    proc = subprocess.run(
+        [str(ROOT / "dev"), flag], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    for command in ("demo", "test", "bench", "setup"):
+        assert f"./dev {command}" in proc.stdout
+    assert "set -euo" not in proc.stdout
+
+
+def test_dev_unknown_command_is_a_usage_error() -> None:
+    proc = subprocess.run(
+        [str(ROOT / "dev"), "bogus"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert proc.returncode == 2 and "unknown command 'bogus'" in proc.stderr
 
 
 # --- the Dockerfile's commands, run ----------------------------------------------------

@@ -49,6 +49,11 @@ def test_demo_from_a_clean_clone(tmp_path: Path) -> None:
     assert "FAIL     acme-us-ringing-line: no answer within 3s" in out
     assert "3 test calls: 2 passed, 0 degraded, 1 failed, 0 errors" in out
     assert "Stopped the sandbox and the provider." in out
+    # the demo installed what it needs, not the dev tools
+    venv_bin = tmp_path / "venv" / "bin"
+    assert (venv_bin / "sipctl").exists()
+    for tool in ("pytest", "ruff", "mypy", "twine"):
+        assert not (venv_bin / tool).exists(), f"./dev demo installed {tool}"
     # it left nothing running: no sandbox from the new venv, no kamailio/sipp of the demo
     for pattern in (str(tmp_path), "sipctl-demo-"):
         leftovers = subprocess.run(
