@@ -221,6 +221,7 @@ def _sh(command: str, *, cwd: Path, env: dict[str, str]) -> None:
     assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
 
 
+@pytest.mark.integration  # builds a wheel and installs it with pip (PyPI for the dependencies)
 def test_dockerfile_commands_build_the_wheel_and_install_a_working_cli(tmp_path: Path) -> None:
     paths = {"/wheels": tmp_path / "wheels", "/opt/sipctl": tmp_path / "image-venv"}
 
