@@ -12,11 +12,9 @@ signal_client (fallback from /rtc/v1 to /rtc on 404 only), livekit room/mod.rs
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from typing import Any
 
-import numpy as np
 import pytest
 
 from tests.fixtures.sandbox import Sandbox, make_token, post_raw
@@ -26,58 +24,15 @@ NEEDS_EXTRA = "needs the audio extra: pip install 'sipctl[audio]'"
 rtc = pytest.importorskip("livekit.rtc", reason=NEEDS_EXTRA)
 pytest.importorskip("aiortc", reason=NEEDS_EXTRA)
 
+from tests.sandbox.rtc_sdk import dominant_hz, hear, join_token, tone_publisher  # noqa: E402
+
 ROOM = "rtc-room"
-
-
-def join_token(sb: Sandbox, identity: str, **grants: Any) -> str:
-    from datetime import timedelta
-
-    from livekit import api
-
-    video = api.VideoGrants(room_join=True, room=grants.pop("room", ROOM), **grants)
-    return (
-        api.AccessToken(sb.api_key, sb.api_secret)
-        .with_identity(identity)
-        .with_ttl(timedelta(minutes=5))
-        .with_grants(video)
-        .to_jwt()
-    )
-
-
-async def tone_publisher(source: Any, freq: float, stop: asyncio.Event) -> None:
-    rate, n = 48000, 480
-    i = 0
-    while not stop.is_set():
-        t = (np.arange(n) + i) / rate
-        pcm = (0.3 * 32767 * np.sin(2 * math.pi * freq * t)).astype(np.int16)
-        frame = rtc.AudioFrame(pcm.tobytes(), rate, 1, n)
-        await source.capture_frame(frame)
-        i += n
-
-
-async def hear(track: Any, seconds: float) -> np.ndarray:
-    stream = rtc.AudioStream(track, sample_rate=8000, num_channels=1)
-    chunks: list[np.ndarray] = []
-    deadline = time.monotonic() + seconds
-    try:
-        async for event in stream:
-            chunks.append(np.frombuffer(bytes(event.frame.data), dtype=np.int16))
-            if time.monotonic() > deadline:
-                break
-    finally:
-        await stream.aclose()
-    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
-
-
-def dominant_hz(samples: np.ndarray, rate: int = 8000) -> float:
-    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64)))
-    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum[1:])) + 1])
 
 
 async def test_rtc_v1_is_a_plain_404_and_validate_checks_the_join_grant(sandbox: Sandbox) -> None:
     status, _, body = await post_raw(sandbox, "/rtc/v1", b"", method="GET")
     assert (status, body) == (404, b"404 page not found\n")
-    ok = join_token(sandbox, "alice")
+    ok = join_token(sandbox, "alice", ROOM)
     assert (await post_raw(sandbox, "/rtc/validate", b"", method="GET", token=ok))[::2] == (
         200,
         b"success",
@@ -97,9 +52,9 @@ async def test_two_sdk_participants_hear_each_other(sandbox: Sandbox) -> None:
 
     alice, bob = rtc.Room(), rtc.Room()
     started = time.monotonic()
-    await alice.connect(sandbox.url, join_token(sandbox, "alice"))
+    await alice.connect(sandbox.url, join_token(sandbox, "alice", ROOM))
     join_s = time.monotonic() - started
-    await bob.connect(sandbox.url, join_token(sandbox, "bob"))
+    await bob.connect(sandbox.url, join_token(sandbox, "bob", ROOM))
     try:
         assert "alice" in bob.remote_participants
         source = rtc.AudioSource(48000, 1)

@@ -9,11 +9,13 @@ import logging
 from aiohttp import web
 
 from sipctl.sandbox.auth import AuthFailure, Verifier
+from sipctl.sandbox.bridge import Bridge
 from sipctl.sandbox.rooms import RoomRegistry
 from sipctl.sandbox.rtc import loopback
 from sipctl.sandbox.rtc.grants import JoinGrant, JoinRefused, check_join
 from sipctl.sandbox.rtc.hub import RtcHub
 from sipctl.sandbox.rtc.session import RtcSession
+from sipctl.sandbox.rtc.sip_leg import SipLegs
 
 NOT_FOUND = "404 page not found\n"
 
@@ -41,7 +43,8 @@ class RtcService:
         self.log = logger
         self.hub = RtcHub(rooms, logger)
         self.sessions: set[RtcSession] = set()
-        self.bridge = bridge
+        if isinstance(bridge, Bridge):
+            self.legs = SipLegs(self.hub, bridge, logger)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/rtc", self.connect)
