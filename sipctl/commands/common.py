@@ -67,7 +67,8 @@ class Connection:
 
 
 def connection_options(fn: F) -> F:
-    """``--url``, ``--api-key``, ``--api-secret`` over LIVEKIT_URL/_API_KEY/_API_SECRET."""
+    """``--url``, ``--api-key``, ``--api-secret`` over LIVEKIT_URL/_API_KEY/_API_SECRET, and
+    ``--project`` (LIVEKIT_PROJECT) from the lk CLI's file (sipctl.livekit.projects)."""
 
     @click.option("--url", envvar="LIVEKIT_URL", help="LiveKit URL (env LIVEKIT_URL).")
     @click.option("--api-key", envvar="LIVEKIT_API_KEY", help="API key (env LIVEKIT_API_KEY).")
@@ -77,11 +78,28 @@ def connection_options(fn: F) -> F:
         help="API secret (env LIVEKIT_API_SECRET).",
         show_envvar=False,
     )
+    @click.option(
+        "--project",
+        envvar="LIVEKIT_PROJECT",
+        metavar="NAME",
+        help="A project of the lk CLI's ~/.livekit/cli-config.yaml (env LIVEKIT_PROJECT).",
+    )
     @functools.wraps(fn)
     def wrapper(
-        *args: Any, url: str | None, api_key: str | None, api_secret: str | None, **kw: Any
+        *args: Any,
+        url: str | None,
+        api_key: str | None,
+        api_secret: str | None,
+        project: str | None,
+        **kw: Any,
     ) -> Any:
-        return fn(*args, conn=_Lazy(url, api_key, api_secret), **kw)
+        ctx = click.get_current_context()
+        from_env = frozenset(
+            name
+            for name in ("url", "api_key", "api_secret", "project")
+            if ctx.get_parameter_source(name) == click.core.ParameterSource.ENVIRONMENT
+        )
+        return fn(*args, conn=_Lazy(url, api_key, api_secret, project, from_env), **kw)
 
     return wrapper  # type: ignore[return-value]
 
@@ -89,11 +107,37 @@ def connection_options(fn: F) -> F:
 class _Lazy:
     """Resolved when a command first needs LiveKit, so --list and validate need no env."""
 
-    def __init__(self, url: str | None, key: str | None, secret: str | None) -> None:
+    def __init__(
+        self,
+        url: str | None,
+        key: str | None,
+        secret: str | None,
+        project: str | None = None,
+        from_env: frozenset[str] = frozenset(),
+    ) -> None:
         self._args = (url, key, secret)
+        self._project = project
+        self._from_env = from_env
+        self._resolved: Connection | None = None
 
     def get(self) -> Connection:
-        url, key, secret = self._args
+        if self._resolved is not None:
+            return self._resolved
+        import logging
+
+        from sipctl.livekit.projects import resolve
+
+        found = resolve(
+            project=self._project,
+            project_from_env="project" in self._from_env,
+            url=self._args[0],
+            api_key=self._args[1],
+            api_secret=self._args[2],
+            from_env=self._from_env,
+        )
+        for warning in found.warnings:
+            click.echo(warning, err=True)
+        url, key, secret = found.url, found.api_key, found.api_secret
         missing = [
             name
             for name, value in (
@@ -103,16 +147,23 @@ class _Lazy:
             )
             if not value
         ]
+        if missing and found.source != "incomplete":
+            raise SipctlError(f"not connected: {found.source} has no {', '.join(missing)}")
         if missing:
             raise SipctlError(
-                f"not connected: set {', '.join(missing)}; for a local try-out run "
+                f"not connected: set {', '.join(missing)}, or name a project of the lk CLI "
+                "with --project NAME (LIVEKIT_PROJECT); for a local try-out run "
                 "`sipctl sandbox` and use http://127.0.0.1:7880 with devkey/secret"
             )
         assert url and key and secret
         from sipctl.logs import register_secret
 
         register_secret(secret)
-        return Connection(url, key, secret)
+        logging.getLogger("sipctl").debug(
+            "LiveKit credentials: %s (url %s, api key %s)", found.source, url, key
+        )
+        self._resolved = Connection(url, key, secret)
+        return self._resolved
 
 
 LazyConnection = _Lazy
