@@ -374,6 +374,78 @@ class ExpectStatus(Strict):
     sip_status: int = Field(ge=300, le=699)
 
 
+# The real-time SDK comes with the audio extra; the base install stays free of it.
+AUDIO_INSTALL = "pip install 'sipctl[audio]'"
+
+
+def _rtc_sdk_installed() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("livekit.rtc") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _share(value: object) -> float:
+    """``50%`` or a fraction (0.5)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.endswith("%"):
+            raise ValueError(f"must be a percentage like 50% (got {value!r})")
+        try:
+            number = float(text[:-1])
+        except ValueError:
+            raise ValueError(f"must be a percentage like 50% (got {value!r})") from None
+        value = number / 100
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a percentage like 50% (got {value!r})")
+    if not 0 < value <= 1:
+        raise ValueError("must be more than 0% and at most 100%")
+    return float(value)
+
+
+Share = Annotated[
+    float,
+    BeforeValidator(_share),
+    PlainSerializer(lambda v: f"{v * 100:g}%", return_type=str),
+    WithJsonSchema(
+        {
+            "oneOf": [
+                {"type": "string", "pattern": r"^\d+(\.\d+)?%$"},
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+            ],
+            "description": "A share: 50% (or 0.5).",
+        }
+    ),
+]
+
+
+class AudioCheck(Strict):
+    """What a test call must hear in the room (sipctl.audio judges it; needs the audio extra).
+
+    ``tone``: ``frequency`` dominant; ``sound``: anything above silence; ``echo``: sipctl's
+    own signal back from the far end (an echo line), with the round-trip delay. Each for
+    at least ``min_active`` of the time sipctl was subscribed.
+    """
+
+    expect: Literal["tone", "sound", "echo"]
+    frequency: float | None = Field(default=None, gt=0, lt=4000)  # G.711 carries < 4 kHz
+    min_active: Share = 0.5
+
+    @model_validator(mode="after")
+    def _check(self) -> AudioCheck:
+        if self.frequency is not None and self.expect != "tone":
+            raise ValueError("frequency applies to expect: tone only")
+        if not _rtc_sdk_installed():
+            raise ValueError(f"audio checks need the LiveKit real-time SDK: {AUDIO_INSTALL}")
+        return self
+
+    @property
+    def tone_hz(self) -> float:
+        return 1004.0 if self.frequency is None else self.frequency  # the milliwatt tone
+
+
 def _cron_or_interval(value: str) -> str:
     text = value.strip()
     if text.startswith("every "):
@@ -409,6 +481,7 @@ class TestCall(Strict):
     verify_on_apply: bool = True
     retries: int = Field(default=0, ge=0, le=10)
     tags: list[str] = Field(default_factory=list)
+    audio: AudioCheck | None = None
 
     @field_validator("to")
     @classmethod

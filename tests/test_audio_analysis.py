@@ -1,0 +1,126 @@
+"""The audio judgements on generated signals (pure functions, no network)."""
+
+from __future__ import annotations
+
+import math
+import random
+import struct
+
+import pytest
+
+from sipctl.audio import (
+    FRAME_SECONDS,
+    RATE,
+    AudioReason,
+    echo_pattern,
+    echo_sequence,
+    goertzel_share,
+    judge_audio,
+)
+
+
+def tone(freq: float, seconds: float, level: float = 0.3) -> bytes:
+    n = round(seconds * RATE)
+    return struct.pack(
+        f"<{n}h",
+        *(round(level * 32767 * math.sin(2 * math.pi * freq * i / RATE)) for i in range(n)),
+    )
+
+
+def silence(seconds: float) -> bytes:
+    return bytes(2 * round(seconds * RATE))
+
+
+def noise(seconds: float, level: float = 0.2) -> bytes:
+    rnd = random.Random(7)
+    n = round(seconds * RATE)
+    return struct.pack(f"<{n}h", *(round(rnd.uniform(-level, level) * 32767) for _ in range(n)))
+
+
+def test_goertzel_finds_the_tone_and_not_its_neighbours() -> None:
+    frame = struct.unpack("<160h", tone(1004, 0.02))
+    assert goertzel_share(frame, 1004) > 0.9
+    assert goertzel_share(frame, 1400) < 0.1
+    assert goertzel_share(frame, 440) < 0.1
+
+
+def test_tone_line_passes_tone() -> None:
+    found = judge_audio("tone", tone(1004, 3), min_active=0.5)
+    assert found.ok and found.reason is None
+    assert found.active_ratio > 0.95
+    assert "1004 Hz tone in" in found.text
+
+
+def test_tone_with_another_frequency_is_wrong_audio() -> None:
+    found = judge_audio("tone", tone(440, 3), min_active=0.5)
+    assert (found.ok, found.reason) == (False, AudioReason.WRONG_AUDIO)
+    assert "mostly 440 Hz" in found.text
+
+
+def test_custom_frequency() -> None:
+    assert judge_audio("tone", tone(2600, 2), min_active=0.5, frequency=2600).ok
+    assert not judge_audio("tone", tone(1004, 2), min_active=0.5, frequency=2600).ok
+
+
+def test_silence_is_no_audio_for_every_expectation() -> None:
+    for expect in ("sound", "tone"):
+        found = judge_audio(expect, silence(3), min_active=0.5)
+        assert (found.ok, found.reason, found.active_ratio) == (False, AudioReason.NO_AUDIO, 0.0)
+    found = judge_audio("echo", silence(3), min_active=0.5, first_frame_at=1.0, sent_from=0.0)
+    assert (found.ok, found.reason) == (False, AudioReason.NO_AUDIO)
+
+
+def test_nothing_received_is_no_audio() -> None:
+    found = judge_audio("sound", b"", min_active=0.5)
+    assert (found.ok, found.reason) == (False, AudioReason.NO_AUDIO)
+    assert "no audio frame" in found.text
+
+
+def test_sound_share_is_measured_against_min_active() -> None:
+    half = noise(2) + silence(2)
+    found = judge_audio("sound", half, min_active=0.5)
+    assert found.ok and found.active_ratio == pytest.approx(0.5, abs=0.02)
+    found = judge_audio("sound", half, min_active=0.6)
+    assert (found.ok, found.reason) == (False, AudioReason.NO_AUDIO)
+    assert found.text == "sound in 50% of 4.0 s, expected at least 60%"
+
+
+def test_quiet_line_noise_is_silence() -> None:
+    assert (
+        judge_audio("sound", noise(2, level=0.001), min_active=0.5).reason == AudioReason.NO_AUDIO
+    )
+
+
+def test_echo_pattern_is_found_with_its_delay() -> None:
+    sent_from = 10.0
+    delay = 0.34
+    pattern = echo_pattern(6.0)
+    # the far end's audio starts 1 s after sipctl began sending; it echoes with `delay`
+    first_frame_at = sent_from + 1.0
+    start = round((first_frame_at - sent_from - delay) * RATE) * 2
+    heard = pattern[start : start + 4 * RATE * 2]
+    found = judge_audio(
+        "echo", heard, min_active=0.5, first_frame_at=first_frame_at, sent_from=sent_from
+    )
+    assert found.ok, found.text
+    assert found.echo_delay == pytest.approx(delay, abs=FRAME_SECONDS)
+    assert found.active_ratio > 0.8
+
+
+def test_a_steady_tone_back_is_one_way_audio() -> None:
+    for freq in (1004, 1400, 2000):
+        found = judge_audio(
+            "echo", tone(freq, 4), min_active=0.5, first_frame_at=1.0, sent_from=0.0
+        )
+        assert (found.ok, found.reason) == (False, AudioReason.ONE_WAY_AUDIO), freq
+        assert found.echo_delay is None
+
+
+def test_echo_sequence_is_not_periodic_within_the_delay_range() -> None:
+    seq = echo_sequence(127 * 2)
+    assert seq[:127] == seq[127:]  # the LFSR's period
+    assert set(seq) == {1, -1}
+    # shifted by up to 2 s (10 segments) it agrees with itself on about half the segments
+    for shift in range(1, 11):
+        agree = sum(a == b for a, b in zip(seq, seq[shift : 127 + shift], strict=False))
+        assert agree < 0.7 * 127
