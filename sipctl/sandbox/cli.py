@@ -82,6 +82,12 @@ def _setup_logging(debug: bool = False) -> None:
 @click.option("--stop-after", type=int, help="Fault: exit after N Twirp requests.")
 @click.option("--seed", type=int, help="Seed for fault rolls (reproducible runs).")
 @click.option(
+    "--sip-port",
+    type=click.IntRange(0, 65535),
+    help="Answer inbound SIP (UDP and TCP) on this port (0: a free one, printed as "
+    "sip=HOST:PORT). Without it, no SIP listener.",
+)
+@click.option(
     "--media-timeout",
     default="15s",
     show_default=True,
@@ -111,6 +117,7 @@ def sandbox(
     reset_connection_rate: float,
     stop_after: int | None,
     seed: int | None,
+    sip_port: int | None,
     media_timeout: float,
     initial_media_timeout: float,
     config_dir: Path | None,
@@ -143,6 +150,7 @@ def sandbox(
         faults=faults,
         media_timeout=media_timeout,
         media_timeout_initial=initial_media_timeout,
+        sip_port=sip_port,
     )
     try:
         asyncio.run(serve(config))

@@ -74,6 +74,7 @@ class SandboxProcess:
         self.port = port or free_port()
         self.log = workdir / "sandbox.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.sip_port: int | None = None  # with --sip-port: the port it listens on
 
     @property
     def url(self) -> str:
@@ -129,6 +130,7 @@ class SandboxProcess:
                 status, body = self.admin("GET", "ready")
                 # Another test's server may answer on a reused port: check it is ours.
                 if status == 200 and body.get("pid") == proc.pid:
+                    self.sip_port = body.get("sip_port")
                     return True
             time.sleep(0.02)
         self.kill()

@@ -15,8 +15,9 @@ import string
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from livekit.protocol import models
+from livekit.protocol import agent_dispatch, models
 
 _BASE57 = "".join(c for c in string.ascii_letters + string.digits if c not in "0OIl1")
 
@@ -66,6 +67,22 @@ class Room:
     metadata: str = ""
     creation_time: float = field(default_factory=time.time)
     participants: dict[str, Participant] = field(default_factory=dict)
+    # AgentDispatchService's view of the room (livekit-server pkg/rtc/room.go)
+    dispatches: list[agent_dispatch.AgentDispatch] = field(default_factory=list)
+
+    def dispatch_agents(self, agents: list[Any]) -> None:
+        """room.go createAgentDispatchFromRoomDispatch: one AD_ dispatch per
+        RoomAgentDispatch of the room's configuration."""
+        for a in agents:
+            self.dispatches.append(
+                agent_dispatch.AgentDispatch(
+                    id=new_id("AD_"),
+                    agent_name=a.agent_name,
+                    room=self.name,
+                    metadata=a.metadata,
+                    state=agent_dispatch.AgentDispatchState(created_at=int(time.time() * 1e9)),
+                )
+            )
 
     def to_proto(self) -> models.Room:
         return models.Room(

@@ -26,11 +26,14 @@ from aiohttp import web
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
+from livekit.protocol import agent_dispatch as ad_pb
 from livekit.protocol import room as room_pb
 from livekit.protocol import sip as sip_pb
 
 from sipctl.sandbox import rtc, twirp
+from sipctl.sandbox.agent_dispatch_service import AgentDispatchService
 from sipctl.sandbox.auth import AuthFailure, Grants, Verifier
+from sipctl.sandbox.dispatch import Decision, InboundCall, RoutingError, route
 from sipctl.sandbox.errors import TwirpError
 from sipctl.sandbox.faults import (
     HTML_BODY,
@@ -40,7 +43,11 @@ from sipctl.sandbox.faults import (
     parse_config,
     spoil,
 )
-from sipctl.sandbox.room_service import RoomService
+from sipctl.sandbox.room_service import (
+    DEFAULT_DEPARTURE_TIMEOUT,
+    DEFAULT_EMPTY_TIMEOUT,
+    RoomService,
+)
 from sipctl.sandbox.rooms import RoomRegistry
 from sipctl.sandbox.sip_service import BridgeLike, Handler, SipService
 from sipctl.sandbox.store import SipStore
@@ -66,6 +73,8 @@ class ServerConfig:
     # the SIP bridge's media timeouts (livekit/sip config media_timeout, media_timeout_initial)
     media_timeout: float = 15.0
     media_timeout_initial: float = 30.0
+    # inbound SIP (UDP and TCP) on this port; None: no SIP listener, 0: a free port
+    sip_port: int | None = None
     # None means sipctl.sandbox.bridge.Bridge (the real SIP user agent).
     bridge_factory: Callable[[RoomRegistry, ServerConfig, logging.Logger], BridgeLike] | None = None
 
@@ -118,10 +127,29 @@ class SandboxServer:
             self.store, self.bridge, mask_secrets=config.mask_secrets, logger=logger
         )
         self.room_service = RoomService(self.rooms)
+        self.agent_dispatch = AgentDispatchService(self.rooms)
+        self.inbound: Any = None
+        if config.sip_port is not None:
+            from sipctl.sandbox.inbound import InboundServer
+
+            self.inbound = InboundServer(
+                self.rooms,
+                self.store.inbound.values,
+                self.store.dispatch.values,
+                logger,
+                host=config.host,
+                media_timeout=config.media_timeout,
+                media_timeout_initial=config.media_timeout_initial,
+                on_room_created=self._room_for_call,
+            )
         self.services = {
             "livekit.SIP": _methods(sip_pb.DESCRIPTOR.services_by_name["SIP"], self.sip.handlers),
             "livekit.RoomService": _methods(
                 room_pb.DESCRIPTOR.services_by_name["RoomService"], self.room_service.handlers
+            ),
+            "livekit.AgentDispatchService": _methods(
+                ad_pb.DESCRIPTOR.services_by_name["AgentDispatchService"],
+                self.agent_dispatch.handlers,
             ),
         }
         self.requests_by_method: Counter[str] = Counter()
@@ -150,6 +178,10 @@ class SandboxServer:
         addresses = self._runner.addresses
         if addresses:
             self.port = addresses[0][1]
+        if self.inbound is not None and self.config.sip_port is not None:
+            sip_port = await self.inbound.start(self.config.sip_port)
+            self.log.info("sandbox SIP listening on %s:%d (udp, tcp)", self.config.host, sip_port)
+            print(f"sip={self.config.host}:{sip_port}", flush=True)
         self.log.info(
             "sandbox listening on http://%s:%d (data dir: %s)",
             self.config.host,
@@ -163,6 +195,8 @@ class SandboxServer:
         if self._site is not None:
             await self._site.stop()
             self._site = None
+        if self.inbound is not None:
+            await self.inbound.close()
         if self.bridge is not None:
             try:
                 await self.bridge.close()
@@ -314,6 +348,8 @@ class SandboxServer:
             ("GET", "state"): self._admin_state,
             ("POST", "reset"): self._admin_reset,
             ("POST", "flush"): self._admin_flush,
+            ("POST", "subscribe"): self._admin_subscribe,
+            ("POST", "route"): self._admin_route,
         }
         handler = handlers.get(route)
         if handler is None:
@@ -324,7 +360,71 @@ class SandboxServer:
 
     async def _admin_ready(self, request: web.Request) -> web.StreamResponse:
         # The pid lets a launcher tell its own process from another one on a reused port.
-        return web.json_response({"ready": True, "port": self.port, "pid": os.getpid()})
+        sip_port = self.inbound.port if self.inbound is not None else None
+        return web.json_response(
+            {"ready": True, "port": self.port, "pid": os.getpid(), "sip_port": sip_port}
+        )
+
+    async def _admin_subscribe(self, request: web.Request) -> web.StreamResponse:
+        """Stand in for an agent subscribing to an inbound call's track: it is answered."""
+        body = json.loads(await request.read() or b"{}")
+        ok = self.inbound is not None and self.inbound.subscribed(
+            str(body.get("room", "")), str(body.get("identity", ""))
+        )
+        return web.json_response({"subscribed": ok}, status=200 if ok else 404)
+
+    async def _admin_route(self, request: web.Request) -> web.StreamResponse:
+        """What LiveKit's server decides for an inbound call (EvaluateSIPDispatchRules),
+        without SIP: ``{"to", "from", "from_host", "source_ip", "pin", "no_pin"}``."""
+        try:
+            body = json.loads(await request.read() or b"{}")
+            call = InboundCall(
+                to_user=str(body["to"]),
+                from_user=str(body.get("from", "")),
+                from_host=str(body.get("from_host", "")),
+                source_ip=str(body.get("source_ip", "")),
+                call_id="SCL_route",
+            )
+        except (ValueError, KeyError, TypeError) as e:
+            return web.json_response({"error": f"bad request: {e}"}, status=400)
+        try:
+            d = route(
+                self.store.inbound.values(),
+                self.store.dispatch.values(),
+                call,
+                pin=str(body.get("pin", "")),
+                no_pin=bool(body.get("no_pin", False)),
+            )
+        except RoutingError as e:
+            return web.json_response({"result": "error", "code": e.code, "error": e.msg})
+        rule = d.rule
+        return web.json_response(
+            {
+                "result": d.result,
+                "trunk_id": d.trunk.sip_trunk_id if d.trunk else None,
+                "rule_id": rule.sip_dispatch_rule_id if rule else None,
+                "room_name": d.room_name,
+                "identity": d.identity,
+                "attributes": d.attributes,
+                "agents": [a.agent_name for a in rule.room_config.agents] if rule else [],
+                "reason": d.reason,
+            }
+        )
+
+    def _room_for_call(self, name: str, decision: Decision) -> None:
+        """The SIP participant's token carries the rule's room_config: the server creates
+        the room with it (and its agent dispatches) when the participant joins."""
+        rule = decision.rule
+        cfg = rule.room_config if rule is not None and rule.HasField("room_config") else None
+        room = self.rooms.get_or_create(
+            name,
+            empty_timeout=(cfg.empty_timeout if cfg else 0) or DEFAULT_EMPTY_TIMEOUT,
+            departure_timeout=(cfg.departure_timeout if cfg else 0) or DEFAULT_DEPARTURE_TIMEOUT,
+            max_participants=cfg.max_participants if cfg else 0,
+            metadata=cfg.metadata if cfg else "",
+        )
+        if cfg is not None:
+            room.dispatch_agents(list(cfg.agents))
 
     async def _admin_get_faults(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.faults.config.to_json())
@@ -388,6 +488,10 @@ class SandboxServer:
         }
 
     def _active_calls(self) -> list[Any]:
+        inbound = self.inbound.active_calls() if self.inbound is not None else []
+        return inbound + self._outbound_calls()
+
+    def _outbound_calls(self) -> list[Any]:
         active = getattr(self.bridge, "active_calls", None)
         calls: list[Any] = active() if callable(active) else []
         return calls

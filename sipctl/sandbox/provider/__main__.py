@@ -30,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="SIPPROV_* setting, e.g. SIPPROV_CHALLENGE=401 (repeatable)",
     )
+    parser.add_argument(
+        "--livekit-sip",
+        metavar="HOST:PORT",
+        help="forward calls to +1555070... to this LiveKit SIP address (e.g. the sandbox's "
+        "--sip-port), as a DID routed to LiveKit",
+    )
     args = parser.parse_args(argv)
     env: dict[str, str] = {}
     for item in args.env:
@@ -48,7 +54,13 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    prov = Provider(workdir, env=env, sip_port=args.port, remove_workdir=not args.workdir)
+    prov = Provider(
+        workdir,
+        env=env,
+        sip_port=args.port,
+        remove_workdir=not args.workdir,
+        livekit_sip=args.livekit_sip,
+    )
     try:
         prov.start()
     except ProviderError as exc:

@@ -44,6 +44,7 @@ NUMBERS: dict[str, str] = {
     "tone": "+15550800001",  # answers, plays a 1004 Hz tone until the caller hangs up
     "echo": "+15550810001",  # answers, echoes the RTP it receives (SIPp -rtp_echo)
     "silent": "+15550820001",  # answers, sends no RTP at all
+    "livekit": "+15550700001",  # forwarded to the LiveKit SIP address (--livekit-sip)
     "unknown": "+15559990001",
 }
 DEFAULT_USER = "trunkuser"
@@ -163,6 +164,7 @@ class Provider:
         debug: int = 2,
         trace_uas: bool = False,
         remove_workdir: bool = False,
+        livekit_sip: str | None = None,
     ) -> None:
         # absolute: kamailio chdirs to -w before it writes -P
         self.workdir = Path(workdir).resolve()
@@ -177,6 +179,8 @@ class Provider:
         self.trace_uas = trace_uas
         # a work directory the provider made for itself goes when it stops
         self.remove_workdir = remove_workdir
+        # calls to +1555070... are forwarded there (HOST:PORT of a LiveKit SIP service)
+        self.livekit_sip = livekit_sip
         self.kam: subprocess.Popen[bytes] | None = None
         self.uas: subprocess.Popen[bytes] | None = None
         self.echo_uas: subprocess.Popen[bytes] | None = None
@@ -236,6 +240,8 @@ class Provider:
         self._uas_port = self._uas_port or free_port()
         env = dict(os.environ)
         env["SIPPROV_UAS"] = f"{LOOPBACK}:{self._uas_port}"
+        if self.livekit_sip:
+            env["SIPPROV_LIVEKIT"] = self.livekit_sip
         env.update(self.env_overrides)
 
         kam_log = open(self.workdir / "kamailio.log", "wb")  # noqa: SIM115 - closed in stop()

@@ -159,6 +159,9 @@ class RtpSession:
         # the audio hook (see the module docstring)
         self.on_audio: Callable[[bytes], None] | None = None
         self.audio_source: Callable[[], bytes | None] | None = None
+        # each received RFC 4733 digit, once (at its first end packet)
+        self.on_dtmf: Callable[[str], None] | None = None
+        self._dtmf_seen: int | None = None
         self._dt: asyncio.DatagramTransport | None = None
         self._clock: MediaClock | None = None
         self._dtmf: Iterator[list[tuple[bytes, bool]] | None] | None = None
@@ -283,5 +286,9 @@ class RtpSession:
             ev = decode_event(data[12 + 4 * cc :], ts)
             if ev is not None:
                 self.events_received.append(ev)
+                if ev.end and ev.timestamp != self._dtmf_seen:
+                    self._dtmf_seen = ev.timestamp
+                    if self.on_dtmf is not None:
+                        self.on_dtmf(ev.digit)
         elif self.on_audio is not None and pt in (PCMU, PCMA):
             self.on_audio(g711.decode(data[12 + 4 * cc :], pt == PCMA))
