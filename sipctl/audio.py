@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -108,32 +108,43 @@ def dominant_frequency(frames: Sequence[Sequence[int]], rate: int = RATE) -> flo
 # --- the echo pattern ---------------------------------------------------------------------
 
 
-def echo_sequence(segments: int) -> list[int]:
-    """+1 (1400 Hz) / -1 (2000 Hz) per 200 ms segment, from a 7-bit LFSR (x^7 + x^6 + 1):
-    period 127 segments (25.4 s), never more than 7 equal segments in a row."""
+def _lfsr() -> Iterator[int]:
+    """+1 / -1 from a 7-bit LFSR (x^7 + x^6 + 1): period 127, at most 7 equal in a row."""
     state = 0x5A
-    out = []
-    for _ in range(segments):
+    while True:
         bit = ((state >> 6) ^ (state >> 5)) & 1
         state = ((state << 1) | bit) & 0x7F
-        out.append(1 if bit else -1)
-    return out
+        yield 1 if bit else -1
+
+
+def echo_sequence(segments: int) -> list[int]:
+    """The pattern's labels per 200 ms segment: +1 is 1400 Hz, -1 is 2000 Hz."""
+    bits = _lfsr()
+    return [next(bits) for _ in range(segments)]
+
+
+def echo_frames(rate: int = RATE) -> Iterator[bytes]:
+    """The signal sipctl sends for ``echo``: endless 20 ms frames of 16-bit PCM."""
+    seg_samples = round(ECHO_SEGMENT * rate)
+    frame_samples = round(FRAME_SECONDS * rate)
+    amp = ECHO_LEVEL * 32767
+    phase = 0.0
+    pending: list[int] = []
+    for label in _lfsr():
+        step = 2 * math.pi * (ECHO_LOW_HZ if label > 0 else ECHO_HIGH_HZ) / rate
+        for _ in range(seg_samples):
+            pending.append(round(amp * math.sin(phase)))
+            phase = (phase + step) % (2 * math.pi)
+        while len(pending) >= frame_samples:
+            yield struct.pack(f"<{frame_samples}h", *pending[:frame_samples])
+            del pending[:frame_samples]
 
 
 def echo_pattern(seconds: float, rate: int = RATE) -> bytes:
-    """The signal sipctl sends for ``echo``, as 16-bit PCM at ``rate``."""
-    seg_samples = round(ECHO_SEGMENT * rate)
-    labels = echo_sequence(math.ceil(seconds / ECHO_SEGMENT))
-    amp = ECHO_LEVEL * 32767
-    samples = []
-    phase = 0.0
-    for label in labels:
-        step = 2 * math.pi * (ECHO_LOW_HZ if label > 0 else ECHO_HIGH_HZ) / rate
-        for _ in range(seg_samples):
-            samples.append(round(amp * math.sin(phase)))
-            phase += step
-    n = round(seconds * rate)
-    return struct.pack(f"<{n}h", *samples[:n])
+    """The first ``seconds`` of :func:`echo_frames`, in one piece."""
+    frames = echo_frames(rate)
+    n = math.ceil(seconds / FRAME_SECONDS)
+    return b"".join(next(frames) for _ in range(n))[: 2 * round(seconds * rate)]
 
 
 def echo_label(frame: Sequence[int]) -> int:

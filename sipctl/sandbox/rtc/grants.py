@@ -11,7 +11,7 @@ GetCanSubscribe), ``canPublishSources`` restricts sources when non-empty
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from livekit.protocol import models
 
@@ -41,12 +41,14 @@ class JoinRefused(Exception):
 class JoinGrant:
     room: str
     identity: str
-    name: str
     can_publish: bool
     can_subscribe: bool
     can_publish_data: bool
     hidden: bool
     sources: frozenset[int]  # empty: any source
+    name: str = ""
+    metadata: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
 
     def may_publish(self, source: int) -> bool:
         return self.can_publish and (not self.sources or source in self.sources)
@@ -66,7 +68,7 @@ def _optional_flag(video: dict[str, object], key: str) -> bool:
     return True if value is None else value is True
 
 
-def check_join(grants: Grants | None, name: str = "") -> JoinGrant:
+def check_join(grants: Grants | None) -> JoinGrant:
     """The join permission a token carries; raises :class:`JoinRefused`."""
     if grants is None or not grants.video:
         raise JoinRefused(401, MSG_DENIED)
@@ -84,7 +86,6 @@ def check_join(grants: Grants | None, name: str = "") -> JoinGrant:
     return JoinGrant(
         room=grants.room,
         identity=grants.identity,
-        name=name,
         can_publish=_optional_flag(video, "canpublish"),
         can_subscribe=_optional_flag(video, "cansubscribe"),
         can_publish_data=_optional_flag(video, "canpublishdata"),

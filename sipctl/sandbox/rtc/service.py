@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 
+import jwt
 from aiohttp import web
 
 from sipctl.sandbox.auth import AuthFailure, Verifier
@@ -65,7 +67,21 @@ class RtcService:
             )
         except AuthFailure as e:
             raise JoinRefused(401, e.text) from None
-        return check_join(grants, request.query.get("name", ""))
+        grant = check_join(grants)
+        # name, metadata and attributes ride in the token (protocol auth ClaimGrants)
+        token = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+        claims = jwt.decode(
+            token or request.query.get("access_token", ""), options={"verify_signature": False}
+        )
+        attributes = claims.get("attributes")
+        return dataclasses.replace(
+            grant,
+            name=str(claims.get("name") or ""),
+            metadata=str(claims.get("metadata") or ""),
+            attributes={str(k): str(v) for k, v in attributes.items()}
+            if isinstance(attributes, dict)
+            else {},
+        )
 
     async def validate(self, request: web.Request) -> web.StreamResponse:
         try:

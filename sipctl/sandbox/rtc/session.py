@@ -75,7 +75,12 @@ class RtcSession:
         self.log = logger
         self.room_name = grant.room
         self.participant = Participant(
-            sid=new_id("PA_"), identity=grant.identity, name=grant.name, state=State.JOINED
+            sid=new_id("PA_"),
+            identity=grant.identity,
+            name=grant.name,
+            metadata=grant.metadata,
+            attributes=dict(grant.attributes),
+            state=State.JOINED,
         )
         self.sub_pc = RTCPeerConnection(_no_ice_servers())
         self.pub_pc = RTCPeerConnection(_no_ice_servers())
