@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import shutil
 import subprocess
@@ -66,14 +67,24 @@ class LoopbackNetns:
             _setns(self.host_fd)
 
 
-@pytest.fixture(scope="session")
-def rtc_netns() -> LoopbackNetns:
+@functools.cache
+def _the_netns() -> LoopbackNetns | str:
+    """One per process (the SDK's threads stay where they were created): the namespace,
+    or why there is none."""
     if shutil.which("ip") is None:
-        pytest.skip("needs iproute2's `ip` to set up a loopback-only network namespace")
+        return "needs iproute2's `ip` to set up a loopback-only network namespace"
     try:
         return LoopbackNetns()
     except (OSError, subprocess.CalledProcessError) as e:
-        pytest.skip(f"cannot create a loopback-only network namespace (needs CAP_SYS_ADMIN): {e}")
+        return f"cannot create a loopback-only network namespace (needs CAP_SYS_ADMIN): {e}"
+
+
+@pytest.fixture
+def rtc_netns() -> LoopbackNetns:
+    netns = _the_netns()
+    if isinstance(netns, str):
+        pytest.skip(netns)
+    return netns
 
 
 @pytest.fixture(autouse=True)
