@@ -84,7 +84,7 @@ class _Walker:
             return node.value  # the common case, without the constructor's dispatch
         try:
             return self.constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
+        except _UNREADABLE as exc:
             self.problem(_pos(node.start_mark), path, f"cannot read value: {_first_line(exc)}")
             return None
 
@@ -107,7 +107,7 @@ class _Walker:
                     if key_node.tag == _STR_TAG
                     else self.constructor.construct_object(key_node)
                 )
-            except yaml.YAMLError as exc:
+            except _UNREADABLE as exc:
                 self.problem(kpos, path, f"cannot read key: {_first_line(exc)}")
                 continue
             if key is None or isinstance(key, bool | float):
@@ -131,6 +131,11 @@ class _Walker:
 
 class _TooBig(Exception):
     pass
+
+
+# What PyYAML's constructors raise for a well-formed scalar they cannot convert: their own
+# errors, and plain ValueErrors from int()/datetime() (`!!int abc`, a key `2001-13-45`).
+_UNREADABLE = (yaml.YAMLError, ValueError, OverflowError)
 
 
 def _first_line(exc: BaseException) -> str:
