@@ -1,0 +1,109 @@
+"""The models' rules as a user meets them: one bad field in a small config, one problem
+naming file, line, column and field, in words (no pydantic jargon, no traceback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sipctl.config import Config, load_config
+from sipctl.errors import ConfigError
+
+TRUNK = 'outbound_trunks:\n  t:\n    address: sip.example.com\n    numbers: ["+15105550123"]\n'
+CALL = 'test_calls:\n  c: {trunk: t, to: "+15550100001", '
+
+RULES = {
+    "address-uri-parameters": (
+        TRUNK.replace("sip.example.com", '"sip.example.com;lr"'),
+        "c.yaml:3:5: outbound_trunks.t.address: must be a hostname or IP without URI "
+        "parameters (got 'sip.example.com;lr')",
+    ),
+    "header-name": (
+        TRUNK + '    headers: {"Bad Header": x}\n',
+        "c.yaml:5:5: outbound_trunks.t.headers: headers: 'Bad Header' is not a valid SIP "
+        "header name",
+    ),
+    "header-value": (
+        TRUNK + '    headers: {X-Ok: "caf\\u00e9"}\n',
+        "c.yaml:5:5: outbound_trunks.t.headers: header values must be printable ASCII, "
+        "at most 1024 chars",
+    ),
+    "media-timeout": (
+        TRUNK + "    media: {media_timeout: 11m}\n",
+        "c.yaml:5:13: outbound_trunks.t.media.media_timeout: must be at most 10m (LiveKit's limit)",
+    ),
+    "number-twice": (
+        TRUNK.replace('["+15105550123"]', '["+15105550123", "+15105550123"]'),
+        "c.yaml:4:5: outbound_trunks.t.numbers: lists a number twice",
+    ),
+    "interval": (
+        TRUNK + CALL + 'schedule: "every 500ms"}\n',
+        "c.yaml:6:37: test_calls.c.schedule: an interval must be at least 1s",
+    ),
+    "to-is-a-uri": (
+        TRUNK + 'test_calls:\n  c: {trunk: t, to: "sip:bob@example.com"}\n',
+        "c.yaml:6:17: test_calls.c.to: must be a phone number or SIP user, not a SIP URI "
+        "(got 'sip:bob@example.com')",
+    ),
+    "to-is-not-a-number": (
+        TRUNK + 'test_calls:\n  c: {trunk: t, to: "+1 555 hello!"}\n',
+        "c.yaml:6:17: test_calls.c.to: must be an E.164 number or a SIP user (got '+1 555 hello!')",
+    ),
+    "dtmf": (
+        TRUNK + CALL + 'dtmf: "12x"}\n',
+        "c.yaml:6:37: test_calls.c.dtmf: may only contain 0-9 * # A-D and w (a 0.5 s pause)",
+    ),
+    "ringing-zero": (
+        TRUNK + CALL + "ringing_timeout: 0}\n",
+        "c.yaml:6:37: test_calls.c.ringing_timeout: must be positive",
+    ),
+    "answer-within-after-ringing": (
+        TRUNK + CALL + "ringing_timeout: 10s, answer_within: 20s}\n",
+        "c.yaml:6:3: test_calls.c: answer_within must not exceed ringing_timeout",
+    ),
+    "duration-boolean": (
+        TRUNK + CALL + "hold: true}\n",
+        "c.yaml:6:37: test_calls.c.hold: must be a duration such as 20s, 1m30s or 500ms (got True)",
+    ),
+    "duration-negative": (
+        TRUNK + CALL + "hold: -1}\n",
+        "c.yaml:6:37: test_calls.c.hold: must not be negative (got -1)",
+    ),
+    "duration-unit": (
+        TRUNK + CALL + "hold: 1x}\n",
+        "c.yaml:6:37: test_calls.c.hold: must be a duration such as 20s, 1m30s or 500ms (got '1x')",
+    ),
+    "setting-type": (
+        "settings:\n  parallelism: lots\n  prune: true\n",
+        "c.yaml:2:3: settings.parallelism: must be a whole number (got a string)",
+    ),
+}
+
+
+def load(tmp: Path, text: str) -> Config:
+    (tmp / "c.yaml").write_text(text)
+    return load_config(tmp, env={})
+
+
+@pytest.mark.parametrize(("text", "expected"), RULES.values(), ids=RULES.keys())
+def test_one_rule_one_problem(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, text)
+    assert [str(p).replace(f"{tmp_path}/", "") for p in info.value.problems] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "per_hour"), [("every 1m", 60), ("*/5 * * * *", 12)], ids=["interval", "cron"]
+)
+def test_schedules_over_the_hourly_cap_warn(tmp_path: Path, schedule: str, per_hour: int) -> None:
+    text = TRUNK + "settings: {max_calls_per_hour: 10}\n" + CALL + f'schedule: "{schedule}"}}\n'
+    config = load(tmp_path, text)
+    assert [(w.severity, w.line, w.message) for w in config.warnings] == [
+        (
+            "warning",
+            7,
+            f"the schedules dial up to {per_hour} calls an hour, more than "
+            "settings.max_calls_per_hour (10); --watch will skip runs over the cap",
+        )
+    ]
