@@ -89,3 +89,70 @@ async def test_two_sdk_participants_hear_each_other(sandbox: Sandbox) -> None:
         await bob.disconnect()
         await alice.disconnect()
     print(f"join took {join_s * 1000:.0f} ms")
+
+
+async def test_hidden_participants_are_never_announced(sandbox: Sandbox) -> None:
+    # pkg/rtc/room.go: a hidden participant is left out of every ParticipantUpdate and
+    # JoinResponse, yet RoomService lists it
+    from livekit import api
+
+    seen, ghost = rtc.Room(), rtc.Room()
+    await seen.connect(sandbox.url, join_token(sandbox, "seen", ROOM))
+    await ghost.connect(sandbox.url, join_token(sandbox, "ghost", ROOM, hidden=True))
+    try:
+        assert "seen" in ghost.remote_participants
+        await asyncio.sleep(0.5)
+        assert "ghost" not in seen.remote_participants
+        lk = api.LiveKitAPI(sandbox.url, sandbox.api_key, sandbox.api_secret)
+        try:
+            res = await lk.room.list_participants(api.ListParticipantsRequest(room=ROOM))
+            assert {p.identity for p in res.participants} == {"seen", "ghost"}
+        finally:
+            await lk.aclose()
+    finally:
+        await ghost.disconnect()
+        await seen.disconnect()
+
+
+async def test_without_can_publish_the_track_is_refused(sandbox: Sandbox) -> None:
+    # pkg/rtc/participant.go AddTrack answers NOT_ALLOWED without permission: the SDK's
+    # publish times out and nobody sees a track
+    room = rtc.Room()
+    await room.connect(sandbox.url, join_token(sandbox, "listener", ROOM, can_publish=False))
+    try:
+        source = rtc.AudioSource(48000, 1)
+        track = rtc.LocalAudioTrack.create_audio_track("mic", source)
+        with pytest.raises(Exception, match=r"(?i)timed out|timeout|publish"):
+            await asyncio.wait_for(room.local_participant.publish_track(track), 15)
+    finally:
+        await room.disconnect()
+
+
+async def test_removed_participant_is_told_to_leave_and_others_see_it_go(
+    sandbox: Sandbox,
+) -> None:
+    # participant.go sendLeaveRequest (action DISCONNECT) on RemoveParticipant; the others
+    # get the participant's last info with state DISCONNECTED
+    from livekit import api
+
+    stay, go = rtc.Room(), rtc.Room()
+    await stay.connect(sandbox.url, join_token(sandbox, "stay", ROOM))
+    await go.connect(sandbox.url, join_token(sandbox, "go", ROOM))
+    left: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    disconnected: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    stay.on("participant_disconnected", lambda p: left.done() or left.set_result(p.identity))
+    go.on("disconnected", lambda reason: disconnected.done() or disconnected.set_result(reason))
+    try:
+        await asyncio.sleep(0.3)
+        assert "go" in stay.remote_participants
+        lk = api.LiveKitAPI(sandbox.url, sandbox.api_key, sandbox.api_secret)
+        try:
+            await lk.room.remove_participant(api.RoomParticipantIdentity(room=ROOM, identity="go"))
+        finally:
+            await lk.aclose()
+        assert await asyncio.wait_for(left, 10) == "go"
+        reason = await asyncio.wait_for(disconnected, 10)
+        assert reason == rtc.DisconnectReason.PARTICIPANT_REMOVED
+    finally:
+        await go.disconnect()
+        await stay.disconnect()

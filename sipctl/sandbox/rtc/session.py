@@ -243,15 +243,22 @@ class RtcSession:
 
     async def _add_track(self, req: rtc.AddTrackRequest) -> None:
         source = req.source or models.TrackSource.MICROPHONE
-        if req.type != models.TrackType.AUDIO or not self.grant.may_publish(source):
-            # pkg/rtc/participant.go AddTrack: without permission the request is dropped
-            # (the SDK's publish then times out); the sandbox carries audio only.
+        if not self.grant.may_publish(source):
+            # pkg/rtc/participant.go AddTrack: no permission -> RequestResponse NOT_ALLOWED
             self.log.warning(
-                "rtc: %s may not publish %s/%s here",
+                "rtc: %s has no permission to publish %s",
                 self.grant.identity,
-                models.TrackType.Name(req.type),
                 models.TrackSource.Name(source),
             )
+            await self._send(
+                request_response=rtc.RequestResponse(
+                    reason=rtc.RequestResponse.Reason.NOT_ALLOWED, add_track=req
+                )
+            )
+            return
+        if req.type != models.TrackType.AUDIO:
+            # the sandbox carries audio only: the request is left unanswered
+            self.log.warning("rtc: %s: only audio tracks are supported", self.grant.identity)
             return
         info = models.TrackInfo(
             sid=new_id("TR_"),
