@@ -32,7 +32,7 @@ from sipctl.plan import Change, Plan
 
 if TYPE_CHECKING:
     from sipctl.commands.common import Connection
-    from sipctl.dial import DialEvent, DialResult
+    from sipctl.results import DialEvent, DialResult
 
 log = logging.getLogger(__name__)
 

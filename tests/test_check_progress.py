@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sipctl.commands.check import Progress
-from sipctl.dial import DialEvent, DialResult, Verdict
+from sipctl.render.check_progress import Progress
+from sipctl.results import DialEvent, DialResult, Verdict
 
 
 def done(name: str) -> DialEvent:

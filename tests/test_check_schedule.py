@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from sipctl.check import HourlyBudget, Watcher
-from sipctl.dial import DialResult, Verdict
 from sipctl.models import Settings, TestCall
+from sipctl.results import DialResult, Verdict
 from sipctl.schedule import Schedule
+from sipctl.watch import HourlyBudget, Watcher
 
 
 def tc(schedule: str | None, retries: int = 0) -> TestCall:

@@ -9,16 +9,15 @@ import pytest
 
 from sipctl.check import (
     SelectionError,
-    exit_code,
     parse_listen,
     parse_shard,
     select_calls,
     shard_calls,
     shard_of,
 )
-from sipctl.commands.check import Output, plan_outputs
-from sipctl.dial import DialResult, Verdict
 from sipctl.models import TestCall
+from sipctl.render.check_outputs import Output, plan_outputs
+from sipctl.results import DialResult, Verdict, exit_code
 
 
 def tc(trunk: str = "a", tags: list[str] | None = None) -> TestCall:

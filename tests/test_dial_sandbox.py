@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from sipctl.commands.common import Connection
-from sipctl.dial import DialEvent, Verdict, run_calls
+from sipctl.dial import CallLimiter, DialRunner, run_calls
 from sipctl.models import TestCall
+from sipctl.results import DialEvent, Verdict
 from sipctl.sandbox.provider import NUMBERS, Provider
 from tests.fixtures.sandbox import Sandbox
 
@@ -265,12 +266,10 @@ async def test_cancellation_hangs_up_and_deletes_the_room(
 
 
 async def test_per_trunk_cap_holds(sandbox: Sandbox, provider: Provider) -> None:
-    from sipctl.dial import CallLimiter
-
     await create_trunk(sandbox, "prov", provider.address)
     limiter = CallLimiter(6, 2)
     calls = [(f"c{i}", tc(NUMBERS["answer"], hold="300ms")) for i in range(6)]
-    results = await run_calls(conn(sandbox), calls, parallelism=6, max_per_trunk=2, limiter=limiter)
+    results = await DialRunner(conn(sandbox), limiter).run(calls)
     assert all(r.verdict is Verdict.PASS for r in results), results
     assert limiter.peak["prov"] == 2
     await settle_clean(sandbox)

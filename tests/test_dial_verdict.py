@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from sipctl.dial import Verdict, judge, reason
-from sipctl.livekit.calls import CallError, CallRecord
+from sipctl.livekit.records import CallRecord, LiveKitFailure
 from sipctl.models import TestCall
+from sipctl.results import Verdict
+from sipctl.verdict import judge, status_text
 
 
 def call(**kw: Any) -> TestCall:
@@ -25,13 +26,34 @@ def answered(at: float, *, ringing: float | None = 0.2, active: bool = True) -> 
     return r
 
 
-def failed(err: CallError, ringing: float | None = None) -> CallRecord:
+def failed(err: LiveKitFailure, ringing: float | None = None) -> CallRecord:
     return CallRecord(room="r", identity="i", error=err, ringing_at=ringing)
 
 
-def sip(code: int, text: str | None = None, twirp: str = "resource_exhausted") -> CallError:
-    return CallError(
+def sip(code: int, text: str | None = None, twirp: str = "resource_exhausted") -> LiveKitFailure:
+    return failure(
         "sip", f"twirp error unknown: INVITE failed: sip status: {code}", twirp, 429, code, text
+    )
+
+
+def failure(
+    kind: Any,
+    server_message: str,
+    code: str = "",
+    status: int | None = None,
+    sip_code: int | None = None,
+    sip_text: str | None = None,
+) -> LiveKitFailure:
+    """As :func:`sipctl.livekit.client.describe` builds it from LiveKit's answer."""
+    answered = kind in ("sip", "livekit")
+    return LiveKitFailure(
+        kind,
+        f"test call: LiveKit answered {code}: {server_message}" if answered else server_message,
+        code,
+        status,
+        sip_code,
+        sip_text,
+        server_message=server_message if answered else "",
     )
 
 
@@ -91,20 +113,20 @@ def test_forbidden_points_at_the_trunk_credentials() -> None:
 
 
 def test_enum_name_status_text_is_replaced_by_the_reason_phrase() -> None:
-    assert reason(400, "SIP_STATUS_BAD_REQUEST") == "400 Bad Request"
-    assert reason(503, "Service Unavailable") == "503 Service Unavailable"
-    assert reason(599) == "599 SIP status"
+    assert status_text(400, "SIP_STATUS_BAD_REQUEST") == "400 Bad Request"
+    assert status_text(503, "Service Unavailable") == "503 Service Unavailable"
+    assert status_text(599) == "599 SIP status"
 
 
 def test_ringing_timeout_is_no_answer_with_post_dial_delay() -> None:
-    err = CallError("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
+    err = failure("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
     j = judge(call(ringing_timeout="20s"), failed(err, ringing=1.2))
     assert j.verdict is Verdict.FAIL
     assert j.cause == "no answer within 20s (ringing since 1.2s)"
 
 
 def test_no_answer_that_never_rang_suggests_an_unreachable_address() -> None:
-    err = CallError("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
+    err = failure("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
     j = judge(call(ringing_timeout="3s"), failed(err))
     assert j.verdict is Verdict.FAIL
     assert j.cause == "cannot reach trunk address: no SIP response within 3s (the call never rang)"
@@ -112,7 +134,7 @@ def test_no_answer_that_never_rang_suggests_an_unreachable_address() -> None:
 
 @pytest.mark.parametrize("expected", [487, 408, 480])
 def test_no_answer_satisfies_an_expected_no_answer_status(expected: int) -> None:
-    err = CallError("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
+    err = failure("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
     j = judge(call(expect={"sip_status": expected}, ringing_timeout="3s"), failed(err, 0.1))
     assert j.verdict is Verdict.PASS
 
@@ -132,13 +154,13 @@ def test_no_answer_satisfies_an_expected_no_answer_status(expected: int) -> None
     ],
 )
 def test_unreachable_provider_is_a_fail(code: str, message: str) -> None:
-    j = judge(call(), failed(CallError("livekit", message, code, 412)))
+    j = judge(call(), failed(failure("livekit", message, code, 412)))
     assert j.verdict is Verdict.FAIL
     assert j.cause.startswith("cannot reach trunk address")
 
 
 def test_repeated_challenges_point_at_credentials() -> None:
-    err = CallError(
+    err = failure(
         "livekit",
         "twirp error unknown: max auth retry attempts reached for SIP invite",
         "failed_precondition",
@@ -150,7 +172,7 @@ def test_repeated_challenges_point_at_credentials() -> None:
 
 
 def test_missing_live_trunk_is_an_error_telling_to_apply() -> None:
-    err = CallError("livekit", "requested sip trunk does not exist", "not_found", 404)
+    err = failure("livekit", "requested sip trunk does not exist", "not_found", 404)
     j = judge(call(), failed(err))
     assert j.verdict is Verdict.ERROR
     assert "sipctl apply" in j.cause
@@ -158,26 +180,26 @@ def test_missing_live_trunk_is_an_error_telling_to_apply() -> None:
 
 
 def test_livekit_unreachable_is_an_error() -> None:
-    err = CallError("unreachable", "cannot reach LiveKit at http://127.0.0.1:1: Connection refused")
+    err = failure("unreachable", "cannot reach LiveKit at http://127.0.0.1:1: Connection refused")
     j = judge(call(), failed(err))
     assert j.verdict is Verdict.ERROR
     assert j.cause.startswith("cannot reach LiveKit")
 
 
 def test_refused_credentials_are_an_error_without_retry() -> None:
-    j = judge(call(), failed(CallError("auth", "", "unknown", 401)))
+    j = judge(call(), failed(failure("auth", "", "unknown", 401)))
     assert j.verdict is Verdict.ERROR
     assert "LIVEKIT_API_SECRET" in j.cause
     assert not j.retry
 
 
 def test_no_sip_service_is_an_error() -> None:
-    err = CallError("livekit", "twirp error unknown: no response from servers", "unavailable", 503)
+    err = failure("livekit", "twirp error unknown: no response from servers", "unavailable", 503)
     assert judge(call(), failed(err)).verdict is Verdict.ERROR
 
 
 def test_our_request_timing_out_while_ringing_is_no_answer() -> None:
-    rec = failed(CallError("timeout", "LiveKit did not answer in time"), ringing=0.4)
+    rec = failed(failure("timeout", "LiveKit did not answer in time"), ringing=0.4)
     rec.last_status = "ringing"
     j = judge(call(ringing_timeout="3s"), rec)
     assert j.verdict is Verdict.FAIL

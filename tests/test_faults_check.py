@@ -236,9 +236,10 @@ def test_a_hangup_right_after_the_answer_fails_whatever_the_polls_saw(
 ) -> None:
     """The polls may or may not catch "active" between the answer and the far end's BYE:
     the verdict must be the same."""
-    from sipctl.dial import Verdict, judge
-    from sipctl.livekit.calls import CallRecord
+    from sipctl.livekit.records import CallRecord
     from sipctl.models import TestCall
+    from sipctl.results import Verdict
+    from sipctl.verdict import judge
 
     rec = CallRecord(room="r", identity="i", answered_at=0.02, active_at=active_seen)
     rec.remote_hangup_at = 0.3

@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from sipctl.dial import DialResult, Verdict
 from sipctl.render import check_json, check_junit, check_markdown, check_prometheus, check_text
+from sipctl.results import DialResult, Verdict
 
 RESULTS = [
     DialResult(

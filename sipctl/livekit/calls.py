@@ -6,7 +6,7 @@ SIP status), polls the participant's ``sip.callStatus`` through RoomService whil
 request waits (to time the post-dial delay), holds the answered call, then hangs up
 (RemoveParticipant) and deletes the room. Cleanup always runs: on failure, on timeout and
 on cancellation (Ctrl-C, SIGTERM). What happened is returned as a :class:`CallRecord`; the
-verdict is :mod:`sipctl.dial`'s business.
+verdict is :mod:`sipctl.verdict`'s business.
 """
 
 from __future__ import annotations
@@ -19,13 +19,24 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from datetime import timedelta
+from typing import Any, TypeVar
 
-from sipctl.livekit.client import ConnectionLike, translate_error
+import aiohttp
+from google.protobuf.message import DecodeError
+from livekit.api import (
+    CreateSIPParticipantRequest,
+    DeleteRoomRequest,
+    ListParticipantsRequest,
+    LiveKitAPI,
+    RoomParticipantIdentity,
+    ServerError,
+)
+
+from sipctl.livekit.client import ConnectionLike, describe
+from sipctl.livekit.records import CallRecord
+from sipctl.livekit.state import list_outbound
 from sipctl.ownership import parse_metadata
-
-if TYPE_CHECKING:
-    from livekit.api import LiveKitAPI
 
 log = logging.getLogger(__name__)
 
@@ -42,27 +53,9 @@ REQUEST_MARGIN = 5.0
 # Seconds each DTMF 'w' pauses, and a generous per-digit time (RFC 2833 events).
 DTMF_PAUSE, DTMF_DIGIT = 0.5, 0.25
 
-ErrorKind = Literal["sip", "livekit", "auth", "unreachable", "timeout"]
-MALFORMED = (
-    "LiveKit answered with something that is not a valid protobuf message "
-    "(is LIVEKIT_URL a LiveKit server, or a proxy in between?)"
-)
-
-
-@dataclass(frozen=True)
-class CallError:
-    """Why CreateSIPParticipant did not return an answered call."""
-
-    kind: ErrorKind
-    message: str
-    code: str = ""  # Twirp code, when LiveKit answered
-    http_status: int | None = None
-    sip_status_code: int | None = None
-    sip_status: str | None = None
-
 
 @dataclass
-class CallSpec:
+class ProbeSpec:
     """What to dial, and how."""
 
     trunk_id: str
@@ -87,32 +80,6 @@ class CallSpec:
     @property
     def request_timeout(self) -> float:
         return self.ringing_timeout + self.dtmf_time + REQUEST_MARGIN
-
-
-@dataclass
-class CallRecord:
-    """What happened on the wire; times are seconds since the request was sent."""
-
-    room: str
-    identity: str
-    started_at: float = field(default_factory=time.time)  # epoch, for reports
-    ringing_at: float | None = None  # first seen sip.callStatus=ringing
-    answered_at: float | None = None  # CreateSIPParticipant returned
-    active_at: float | None = None  # first seen sip.callStatus=active
-    ended_at: float | None = None  # we hung up (or found the call gone)
-    remote_hangup_at: float | None = None  # the participant left on its own after answer
-    last_status: str | None = None
-    statuses: list[tuple[float, str]] = field(default_factory=list)
-    error: CallError | None = None
-    participant_id: str = ""
-    sip_call_id: str = ""
-    cleanup_error: str | None = None
-    cancelled: bool = False
-    poll_error: str | None = None  # the last failed status poll (RoomService), if any
-
-    @property
-    def answered(self) -> bool:
-        return self.answered_at is not None
 
 
 StatusCallback = Callable[[str, float], None]
@@ -142,55 +109,6 @@ def probe_identity(call: str) -> str:
     return f"sipctl-probe-{safe}"
 
 
-# --- errors -------------------------------------------------------------------------------
-
-
-def classify(exc: BaseException, conn: ConnectionLike | None = None) -> CallError:
-    """Turn an exception from livekit-api or aiohttp into a :class:`CallError`.
-
-    Connection and credential problems get the wording of
-    :func:`sipctl.livekit.client.translate_error`, so check and apply say the same thing.
-    """
-    import aiohttp
-    from livekit.api import ServerError
-
-    def shared(kind: ErrorKind, fallback: str) -> CallError:
-        if conn is None:
-            return CallError(kind, fallback)
-        return CallError(kind, str(translate_error(exc, conn, "test call")))
-
-    from google.protobuf.message import DecodeError
-
-    if isinstance(exc, DecodeError):
-        return CallError("livekit", MALFORMED, "malformed")
-    if isinstance(exc, ServerError):
-        meta = exc.metadata or {}
-        raw = meta.get("sip_status_code")
-        if raw is not None and raw.isdigit():
-            return CallError(
-                "sip",
-                exc.message,
-                exc.code,
-                exc.status,
-                int(raw),
-                meta.get("sip_status") or None,
-            )
-        if exc.status == 401 or exc.code == "unauthenticated":
-            err = shared("auth", exc.message or "unauthenticated")
-            return CallError("auth", err.message, exc.code, exc.status)
-        message = exc.message or (
-            f"HTTP {exc.status} without an error message (a proxy in between, or LiveKit failing?)"
-        )
-        return CallError("livekit", message, exc.code, exc.status)
-    if isinstance(exc, TimeoutError):
-        return CallError("timeout", "LiveKit did not answer in time")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return shared("unreachable", f"cannot reach LiveKit at {exc.host}: {exc}")
-    if isinstance(exc, aiohttp.ClientError | OSError):
-        return shared("unreachable", f"lost the connection to LiveKit: {exc or type(exc)}")
-    raise exc
-
-
 # --- trunks -------------------------------------------------------------------------------
 
 
@@ -198,7 +116,6 @@ async def managed_trunks(
     api: LiveKitAPI, conn: ConnectionLike
 ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Live outbound trunks by name: (managed by sipctl, not managed). Values are ids."""
-    from sipctl.livekit.state import list_outbound  # pages to the end, like plan does
 
     managed: dict[str, list[str]] = {}
     other: dict[str, list[str]] = {}
@@ -211,11 +128,7 @@ async def managed_trunks(
 # --- the call -----------------------------------------------------------------------------
 
 
-def _build_request(spec: CallSpec) -> Any:
-    from datetime import timedelta
-
-    from livekit.api import CreateSIPParticipantRequest
-
+def _build_request(spec: ProbeSpec) -> Any:
     req = CreateSIPParticipantRequest(
         sip_trunk_id=spec.trunk_id,
         sip_call_to=spec.to,
@@ -238,12 +151,14 @@ class _Follower:
     def __init__(
         self,
         api: LiveKitAPI,
+        conn: ConnectionLike,
         record: CallRecord,
         t0: float,
         timing: PollTiming,
         on_status: StatusCallback | None,
     ) -> None:
         self.api = api
+        self.conn = conn
         self.record = record
         self.t0 = t0
         self.timing = timing
@@ -257,10 +172,6 @@ class _Follower:
         return time.monotonic() - self.t0
 
     async def poll_once(self) -> None:
-        import aiohttp
-        from google.protobuf.message import DecodeError
-        from livekit.api import RoomParticipantIdentity, ServerError
-
         try:
             p = await self.api.room.get_participant(
                 RoomParticipantIdentity(room=self.record.room, identity=self.record.identity)
@@ -299,9 +210,9 @@ class _Follower:
                 self.on_status(status, t)
 
     def _failed(self, exc: BaseException) -> None:
-        err = classify(exc)
+        err = describe(exc, self.conn, "GetParticipant")
         log.debug("poll of %s failed: %s", self.record.room, err.message)
-        self.record.poll_error = f"GetParticipant: {err.message}"
+        self.record.poll_error = err.message
 
     def _left(self) -> None:
         if self.record.answered and self.record.remote_hangup_at is None:
@@ -323,9 +234,9 @@ class _Follower:
 
 async def place_call(
     api: LiveKitAPI,
-    spec: CallSpec,
+    spec: ProbeSpec,
     *,
-    conn: ConnectionLike | None = None,
+    conn: ConnectionLike,
     on_status: StatusCallback | None = None,
     timing: PollTiming | None = None,
 ) -> CallRecord:
@@ -337,7 +248,7 @@ async def place_call(
     timing = timing or PollTiming()
     record = CallRecord(room=spec.room, identity=spec.identity)
     t0 = time.monotonic()
-    follower = _Follower(api, record, t0, timing, on_status)
+    follower = _Follower(api, conn, record, t0, timing, on_status)
     poller = asyncio.create_task(follower.run(), name=f"poll {spec.room}")
     in_flight = False
     try:
@@ -351,7 +262,10 @@ async def place_call(
             raise
         except Exception as exc:
             in_flight = isinstance(exc, TimeoutError)  # LiveKit may still be dialing
-            record.error = classify(exc, conn)
+            failure = describe(exc, conn, "test call")
+            if failure.kind == "internal":
+                raise  # a bug, not a verdict (the cleanup below still runs)
+            record.error = failure
             return record
         in_flight = False
         record.answered_at = follower.now()
@@ -379,7 +293,9 @@ async def place_call(
             record.ended_at = follower.now()
         settle = timing.settle if in_flight and not follower.seen else 0.0
         record.cleanup_error = await uncancellable(
-            cleanup(api, spec.room, spec.identity, settle=settle, budget=timing.cleanup_budget)
+            cleanup(
+                api, conn, spec.room, spec.identity, settle=settle, budget=timing.cleanup_budget
+            )
         )
 
 
@@ -399,7 +315,13 @@ async def _await_active(follower: _Follower, timing: PollTiming) -> None:
 
 
 async def cleanup(
-    api: LiveKitAPI, room: str, identity: str, *, settle: float = 0.0, budget: float = 15.0
+    api: LiveKitAPI,
+    conn: ConnectionLike,
+    room: str,
+    identity: str,
+    *,
+    settle: float = 0.0,
+    budget: float = 15.0,
 ) -> str | None:
     """Hang up (RemoveParticipant) and delete the room; None when done, else why not.
 
@@ -408,34 +330,27 @@ async def cleanup(
     """
     try:
         async with asyncio.timeout(budget):
-            await _remove_and_delete(api, room, identity)
+            await _remove_and_delete(api, conn, room, identity)
             deadline = time.monotonic() + settle
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
                 if await _room_has_participants(api, room):
-                    await _remove_and_delete(api, room, identity)
+                    await _remove_and_delete(api, conn, room, identity)
     except TimeoutError:
         return f"could not clean up room {room} within {budget:g}s"
     except Exception as exc:
-        return f"could not clean up room {room}: {_error_text(exc)}"
+        return f"could not clean up room {room}: {describe(exc, conn, 'DeleteRoom').message}"
     return None
-
-
-def _error_text(exc: BaseException) -> str:
-    try:
-        return classify(exc).message
-    except Exception:
-        return f"{type(exc).__name__}: {exc}"
 
 
 CLEANUP_ATTEMPTS = 3
 
 
-async def _remove_and_delete(api: LiveKitAPI, room: str, identity: str) -> None:
+async def _remove_and_delete(
+    api: LiveKitAPI, conn: ConnectionLike, room: str, identity: str
+) -> None:
     """Hang up, then delete the room (which hangs up whoever is left, so a failed hang-up
     does not stop it); a failed deletion is tried again, then raised."""
-    from livekit.api import DeleteRoomRequest, RoomParticipantIdentity
-
     for attempt in range(CLEANUP_ATTEMPTS):
         try:
             # Hang up first, so the bridge sends BYE (or CANCEL) before the room goes away.
@@ -443,20 +358,20 @@ async def _remove_and_delete(api: LiveKitAPI, room: str, identity: str) -> None:
                 api.room.remove_participant(RoomParticipantIdentity(room=room, identity=identity))
             )
         except Exception as exc:
-            log.debug("hanging up %s in %s failed: %s", identity, room, _error_text(exc))
+            text = describe(exc, conn, "RemoveParticipant").message
+            log.debug("hanging up %s in %s failed: %s", identity, room, text)
         try:
             await _ignore_not_found(api.room.delete_room(DeleteRoomRequest(room=room)))
             return
         except Exception as exc:
             if attempt + 1 >= CLEANUP_ATTEMPTS:
                 raise
-            log.debug("deleting room %s failed (%s); again", room, _error_text(exc))
+            text = describe(exc, conn, "DeleteRoom").message
+            log.debug("deleting room %s failed (%s); again", room, text)
             await asyncio.sleep(0.2 * 2**attempt)
 
 
 async def _room_has_participants(api: LiveKitAPI, room: str) -> bool:
-    from livekit.api import ListParticipantsRequest, ServerError
-
     try:
         resp = await api.room.list_participants(ListParticipantsRequest(room=room))
     except ServerError as exc:
@@ -467,8 +382,6 @@ async def _room_has_participants(api: LiveKitAPI, room: str) -> bool:
 
 
 async def _ignore_not_found(aw: Awaitable[Any]) -> None:
-    from livekit.api import ServerError
-
     try:
         await aw
     except ServerError as exc:

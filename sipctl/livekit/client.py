@@ -1,7 +1,8 @@
 """Open a ``livekit.api.LiveKitAPI`` for a connection and make its failures readable.
 
-Everything that talks to LiveKit goes through :func:`connect` and :func:`call` (or
-:func:`translate_error` for code that wants its own retry policy, such as test calls).
+Everything that talks to LiveKit goes through :func:`connect` and :func:`call`.
+:func:`translate_error` (an exception to raise) and :func:`describe` (a record, for test
+calls, which judge failures instead of raising them) are one translation.
 A failure becomes one :class:`~sipctl.errors.SipctlError` line that names what to fix:
 the secret, the URL or the key's grants; or the server's own answer, naming the resource.
 """
@@ -13,12 +14,15 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from dataclasses import replace
+from typing import Protocol, TypeVar
+
+import aiohttp
+from google.protobuf.message import DecodeError
+from livekit.api import LiveKitAPI, ServerError
 
 from sipctl.errors import ConnectionFailed, LiveKitError, SipctlError
-
-if TYPE_CHECKING:
-    from livekit.api import LiveKitAPI
+from sipctl.livekit.records import FailureKind, LiveKitFailure
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +79,6 @@ async def connect(
     conn: ConnectionLike, timeout: float = REQUEST_TIMEOUT
 ) -> AsyncIterator[LiveKitAPI]:
     """``async with connect(conn) as api:`` a LiveKitAPI whose session is always closed."""
-    import aiohttp
-    from livekit.api import LiveKitAPI
-
     url = conn.url.strip()
     if "://" not in url:
         raise ConnectionFailed(
@@ -104,9 +105,6 @@ async def connect(
 
 def is_transient(exc: BaseException) -> bool:
     """Whether a retry may succeed: 5xx/unavailable/deadline answers, resets, timeouts."""
-    import aiohttp
-    from livekit.api import ServerError
-
     if isinstance(exc, TransientError):
         return True
     if isinstance(exc, ServerError):
@@ -124,32 +122,63 @@ def translate_error(exc: BaseException, conn: ConnectionLike, what: str) -> Sipc
     Connection problems (wrong secret, unreachable URL, missing grant) name the setting to
     fix; other server answers keep the server's code and message.
     """
-    import aiohttp
-    from livekit.api import ServerError
+    return _translate(exc, conn, what)[1]
 
+
+def describe(exc: BaseException, conn: ConnectionLike, what: str) -> LiveKitFailure:
+    """The same translation as :func:`translate_error`, as a record (test calls judge it
+    instead of raising it)."""
+    return _translate(exc, conn, what)[0]
+
+
+def _translate(
+    exc: BaseException, conn: ConnectionLike, what: str
+) -> tuple[LiveKitFailure, SipctlError]:
+    """The one translation of LiveKit and network failures for plan, apply and calls."""
     if isinstance(exc, SipctlError):
-        return exc
+        return LiveKitFailure("livekit", str(exc)), exc
     url = conn.url
+    transient = is_transient(exc)
     if isinstance(exc, ServerError):
         code, status, msg = exc.code, exc.status, exc.message
+
+        def failure(kind: FailureKind, text: str) -> LiveKitFailure:
+            return LiveKitFailure(kind, text, code, status, server_message=msg, transient=transient)
+
+        # The SIP bridge reports the provider's final status in the error's metadata
+        # (livekit/sip pkg/sip/outbound.go, SIPStatus.GRPCStatus: sip_status_code/_status).
+        meta = exc.metadata or {}
+        raw = meta.get("sip_status_code")
+        if raw is not None and raw.isdigit():
+            text = f"{what}: LiveKit answered {code}: {msg}"
+            err = ServerAnswer(text, code, status, msg)
+            rec = replace(
+                failure("sip", text),
+                sip_status_code=int(raw),
+                sip_status=meta.get("sip_status") or None,
+            )
+            return rec, err
         if status == 401 and code != "unauthenticated":
             # The auth middleware answers in plain text; the SDK sees code "unknown".
-            return ConnectionFailed(
+            text = (
                 f"LiveKit at {url} refused the credentials (HTTP 401): check "
                 f"LIVEKIT_API_KEY and LIVEKIT_API_SECRET (--api-key/--api-secret); "
                 f"API key {conn.api_key!r} is unknown or the secret does not match"
             )
+            return failure("auth", text), ConnectionFailed(text)
         if code in ("unauthenticated", "permission_denied"):
-            return ConnectionFailed(
+            text = (
                 f"LiveKit at {url} denied {what} ({code}: {msg or 'permissions denied'}): "
                 f"API key {conn.api_key!r} needs the SIP admin grant (sip.admin) for "
                 "trunks and dispatch rules, and sip.call for test calls"
             )
+            return failure("auth", text), ConnectionFailed(text)
         if code == "bad_route" or (status == 404 and code == "unknown"):
-            return ConnectionFailed(
+            text = (
                 f"{url} does not serve LiveKit's SIP API (HTTP {status} {code}): check "
                 "LIVEKIT_URL (--url)"
             )
+            return failure("unreachable", text), ConnectionFailed(text)
         if msg:
             detail = f"{code}: {msg}"
         elif code == "unknown":  # no Twirp error in the body: an HTML page, a proxy's answer
@@ -159,32 +188,37 @@ def translate_error(exc: BaseException, conn: ConnectionLike, what: str) -> Sipc
         else:
             detail = f"{code} (HTTP {status})"
         text = f"{what}: LiveKit answered {detail}"
-        if is_transient(exc):
-            return TransientError(text, exc)
-        return ServerAnswer(text, code, status, msg)
+        rec = replace(failure("livekit", text), server_message=msg or detail)
+        if transient:
+            return rec, TransientError(text, exc)
+        return rec, ServerAnswer(text, code, status, exc.message)
     if isinstance(exc, aiohttp.ClientConnectorError):
         reason = (exc.os_error.strerror or str(exc.os_error)) if exc.os_error else str(exc)
-        return ConnectionFailed(
-            f"cannot reach LiveKit at {url} ({reason}): check LIVEKIT_URL (--url)"
-        )
+        text = f"cannot reach LiveKit at {url} ({reason}): check LIVEKIT_URL (--url)"
+        return LiveKitFailure("unreachable", text), ConnectionFailed(text)
     if isinstance(exc, aiohttp.InvalidURL):
-        return ConnectionFailed(f"LIVEKIT_URL {url!r} is not a valid URL (--url)")
+        text = f"LIVEKIT_URL {url!r} is not a valid URL (--url)"
+        return LiveKitFailure("unreachable", text), ConnectionFailed(text)
     if isinstance(exc, asyncio.TimeoutError):
-        return TransientError(
+        text = (
             f"{what}: LiveKit at {url} did not answer in time: check LIVEKIT_URL (--url) "
-            "and the network",
-            exc,
+            "and the network"
         )
-    from google.protobuf.message import DecodeError
-
+        return LiveKitFailure("timeout", text, transient=True), TransientError(text, exc)
     if isinstance(exc, DecodeError):
-        return UnreadableAnswer(
+        text = (
             f"{what}: LiveKit at {url} answered with something that is not a valid "
             "protobuf message (is LIVEKIT_URL a LiveKit server, or a proxy in between?)"
         )
+        return LiveKitFailure("malformed", text, "malformed"), UnreadableAnswer(text)
     if isinstance(exc, aiohttp.ClientError | ConnectionError):
-        return TransientError(f"{what}: connection to LiveKit at {url} failed ({exc})", exc)
-    return LiveKitError(f"{what}: {type(exc).__name__}: {exc}")
+        text = f"{what}: connection to LiveKit at {url} failed ({exc or type(exc).__name__})"
+        return LiveKitFailure("unreachable", text, transient=True), TransientError(text, exc)
+    if isinstance(exc, OSError):
+        text = f"{what}: connection to LiveKit at {url} failed ({exc})"
+        return LiveKitFailure("unreachable", text), LiveKitError(text)
+    text = f"{what}: {type(exc).__name__}: {exc}"
+    return LiveKitFailure("internal", text), LiveKitError(text)
 
 
 async def call(

@@ -15,14 +15,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sipctl.dial import DialResult, Verdict
+from sipctl.results import DialResult, Verdict, exit_code
 
 FORMAT_VERSION = 1
 
 
 def document(results: Sequence[DialResult], *, elapsed: float | None = None) -> dict[str, Any]:
-    from sipctl.check import exit_code
-
     summary: dict[str, Any] = {"total": len(results)}
     for v in Verdict:
         summary[str(v)] = sum(1 for r in results if r.verdict is v)

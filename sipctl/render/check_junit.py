@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sipctl.dial import DialResult, Verdict
+from sipctl.results import DialResult, Verdict
 
 SUITE = "sipctl check"
 

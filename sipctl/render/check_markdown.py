@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sipctl.dial import DialResult, Verdict
 from sipctl.render.check_text import summary
+from sipctl.results import DialResult, Verdict
 
 ICONS: dict[Verdict, str] = {
     Verdict.PASS: "✅ pass",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sipctl.dial import DialResult, Verdict
+import click
+
+from sipctl.results import DialResult, Verdict
 
 LABELS: dict[Verdict, str] = {
     Verdict.PASS: "PASS",
@@ -24,8 +26,6 @@ def _label(verdict: Verdict, color: bool) -> str:
     text = f"{LABELS[verdict]:<8}"
     if not color:
         return text
-    import click
-
     return click.style(text, fg=COLORS[verdict], bold=verdict is not Verdict.PASS)
 
 
@@ -61,3 +61,15 @@ def render(
     lines = [line(r, color=color) for r in results]
     lines.append(summary(results, elapsed))
     return "\n".join(lines) + "\n"
+
+
+def degraded_warning(results: Sequence[DialResult]) -> str | None:
+    """A warning line naming the calls that answered late, or None."""
+    degraded = [r.name for r in results if r.verdict is Verdict.DEGRADED]
+    if not degraded:
+        return None
+    n = len(degraded)
+    return (
+        f"warning: {n} test call{'s' if n != 1 else ''} answered late (degraded, still "
+        f"passing): {', '.join(degraded)}"
+    )

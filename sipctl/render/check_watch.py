@@ -1,0 +1,81 @@
+"""The log lines of ``sipctl check --watch``: one per run, and state changes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import click
+
+from sipctl.errors import SipctlError
+from sipctl.render.check_outputs import Output, write_files
+from sipctl.render.check_text import line
+from sipctl.results import DialResult, WatchEvent, WatchStatus
+
+
+def stamp() -> str:
+    return datetime.now().astimezone().strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def event_lines(ev: WatchEvent, *, color: bool = False) -> tuple[list[str], list[str]]:
+    """(stdout lines, stderr lines) for one watch event, time-stamped."""
+    if ev.kind == "skipped" or ev.result is None:
+        return [], [f"{stamp()} skipped {ev.name}: {ev.reason}"]
+    out = [f"{stamp()} {line(ev.result, color=color)}"]
+    n = ev.consecutive_failures
+    if ev.became_failing:
+        out.append(f"{stamp()} FAILING  {ev.name}: {n} failed run{'s' if n != 1 else ''} in a row")
+    elif ev.recovered:
+        out.append(f"{stamp()} RECOVERED {ev.name}")
+    elif not ev.result.ok and not ev.failing:
+        out.append(
+            f"{stamp()} {ev.name}: failure {n} of {ev.failure_threshold} before it is "
+            "reported failing"
+        )
+    return out, []
+
+
+def watching(calls: Sequence[tuple[str, str]], unscheduled: Sequence[str]) -> list[str]:
+    """The start-up lines: what is watched (name, schedule) and what is skipped."""
+    lines = []
+    if unscheduled:
+        lines.append(f"skipped (no schedule): {', '.join(unscheduled)}")
+    n = len(calls)
+    lines.append(
+        f"watching {n} test call{'s' if n != 1 else ''}: "
+        + ", ".join(f"{name} ({schedule})" for name, schedule in calls)
+    )
+    return lines
+
+
+@dataclass
+class WatchConsole:
+    """Prints what ``--watch`` does and keeps the ``--output`` files at the latest results."""
+
+    files: Sequence[Output]
+    color: bool = False
+    latest: dict[str, DialResult] = field(default_factory=dict)
+    _order: list[str] = field(default_factory=list)
+
+    def ready(self, status: WatchStatus, unscheduled: Sequence[str], listen: str | None) -> None:
+        self._order = [c.name for c in status.calls]
+        for text in watching([(c.name, c.schedule) for c in status.calls], unscheduled):
+            click.echo(text, err=True)
+        if listen is not None:
+            click.echo(f"serving /metrics and /healthz on {listen}", err=True)
+
+    def __call__(self, ev: WatchEvent) -> None:
+        out, err = event_lines(ev, color=self.color)
+        for text in err:
+            click.echo(text, err=True)
+        for text in out:
+            click.echo(text)
+        if ev.result is None or not self.files:
+            return
+        self.latest[ev.name] = ev.result
+        results = [self.latest[n] for n in self._order if n in self.latest]
+        try:
+            write_files(self.files, results, None)
+        except SipctlError as exc:
+            click.echo(f"warning: {exc}", err=True)
