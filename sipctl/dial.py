@@ -15,8 +15,6 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from livekit.api import LiveKitAPI
-
 from sipctl.aio import wait_all
 from sipctl.errors import SipctlError
 from sipctl.livekit.calls import (
@@ -27,7 +25,7 @@ from sipctl.livekit.calls import (
     probe_identity,
     room_name,
 )
-from sipctl.livekit.client import ConnectionLike, connect, translate_error
+from sipctl.livekit.client import ConnectionLike, Session, connect, translate_error
 from sipctl.livekit.records import CallRecord
 from sipctl.models import TestCall
 from sipctl.results import DialEvent, DialResult, Verdict
@@ -154,7 +152,7 @@ class DialRunner:
             self._emit(DialEvent("done", r.name, r.trunk, 0, result=r))
         return results
 
-    async def _managed_ids(self, api: LiveKitAPI, calls: Calls) -> dict[str, str]:
+    async def _managed_ids(self, api: Session, calls: Calls) -> dict[str, str]:
         """Trunk name -> id among the trunks sipctl manages; problems noted per trunk."""
         managed, other = await managed_trunks(api, self.conn)
         ids: dict[str, str] = {}
@@ -176,7 +174,7 @@ class DialRunner:
         return ids
 
     async def _one(
-        self, api: LiveKitAPI, name: str, call: TestCall, trunk_id: str | None
+        self, api: Session, name: str, call: TestCall, trunk_id: str | None
     ) -> DialResult:
         if trunk_id is None:
             default = f"trunk {call.trunk} is not in LiveKit: run `sipctl apply` first"
@@ -192,7 +190,7 @@ class DialRunner:
         self._emit(DialEvent("done", name, call.trunk, result.attempts, result=result))
         return result
 
-    async def dial(self, api: LiveKitAPI, name: str, call: TestCall, trunk_id: str) -> DialResult:
+    async def dial(self, api: Session, name: str, call: TestCall, trunk_id: str) -> DialResult:
         """Place one test call (1 + ``call.retries`` attempts at most) and judge it."""
         # Timed from the first dial, not from the queue: waiting for a free slot on the
         # trunk (max_calls_per_trunk) is not the trunk's time.

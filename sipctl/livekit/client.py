@@ -15,7 +15,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeAlias, TypeVar
 
 import aiohttp
 from google.protobuf.message import DecodeError
@@ -36,6 +36,9 @@ BACKOFF = 0.2
 BACKOFF_MAX = 2.0
 
 _TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
+
+# An open connection, as the layers above hold it (they never import the SDK themselves).
+Session: TypeAlias = LiveKitAPI
 
 
 class ConnectionLike(Protocol):
