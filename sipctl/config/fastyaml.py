@@ -1,0 +1,138 @@
+"""A fast way to read a config file, for the common case; ``None`` whenever it is not sure.
+
+PyYAML's parser (even libyaml's) composes about a megabyte a second here, which made
+loading the YAML most of a 10,000-trunk ``plan``. rapidyaml parses the same file in a few
+milliseconds and writes it as JSON, which the standard library reads at C speed; the cost
+is that positions are lost, and that rapidyaml's types are not PyYAML's (YAML 1.2 against
+PyYAML's 1.1: ``yes``, ``0x1F``, ``1_000`` or ``2001-12-14`` are plain strings to one and a
+boolean, numbers or a date to the other). So this reader answers only when its data is
+exactly what the located reader (:mod:`sipctl.config.yamlsource`) would build, and gives
+up (``None``) otherwise:
+
+- text with anchors, aliases, tags, merge keys, directives, several documents, tabs,
+  complex keys or a byte-order mark (``_unsure_text``), or that rapidyaml refuses;
+- a root that is not a mapping; a duplicate key (``object_pairs_hook``);
+- a string that PyYAML would read as something else when written plain, unless rapidyaml
+  would have written that plain scalar as a JSON number, ``true``, ``false`` or ``null``
+  (then the string must have been quoted); for keys, any such string but a canonical
+  integer (whose ``str`` is itself, as the located reader makes keys);
+- a float, or an integer that is not canonical (``parse_float``/``parse_int``).
+
+The differential tests (tests/test_config_fastyaml.py) hold it to that: for every input
+it accepts, its data equals the located reader's. Positions are computed by the located
+reader only when something needs one (an error or warning to report).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import yaml
+
+
+class _Unsure(Exception):
+    pass
+
+
+# Indicators the fast path leaves to PyYAML: anchors, aliases, tags, merge keys, tabs, a
+# BOM; complex keys, directives and document markers. Found inside quoted strings too,
+# which only costs the fast path. (Substring tests first: a regex pass costs 20x more.)
+_UNSURE_CHARS = ("&", "*", "!", "\t", "\ufeff", "<<")
+_UNSURE_LINE = re.compile(r"^(?:\s*\?(?:\s|$)|%|---|\.\.\.)", re.M)
+
+
+def _unsure_text(text: str) -> bool:
+    if any(c in text for c in _UNSURE_CHARS):
+        return True
+    if "?" in text or "%" in text or "---" in text or "..." in text:
+        return _UNSURE_LINE.search(text) is not None
+    return False
+
+
+def _plain_patterns() -> str:
+    """PyYAML's own implicit resolvers for every non-string type, as one alternation."""
+    seen: list[str] = []
+    for resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.values():
+        for tag, rx in resolvers:
+            pattern = rx.pattern
+            if tag != "tag:yaml.org,2002:str" and pattern not in seen:
+                seen.append(pattern)
+    inner = [p.strip()[1:-1] if p.strip().startswith("^") else p for p in seen]
+    return "|".join(f"(?:{p})" for p in inner)
+
+
+_R = _plain_patterns()
+# Plain scalars rapidyaml writes unquoted in JSON (so a JSON string with this content
+# was quoted in the YAML, and PyYAML reads a quoted scalar as a string).
+_UNQUOTED_IF_PLAIN = r"(?:[-+]?(?:0|[1-9][0-9]*)|true|false|null|)"
+_CANONICAL_INT_KEY = r"(?:0|-?[1-9][0-9]*)"
+# The first characters of those patterns (PyYAML indexes its resolvers by them; "" is the
+# empty scalar): a cheap look-ahead that lets most strings fail at once.
+_FIRST = "".join(re.escape(c) for c in yaml.resolver.Resolver.yaml_implicit_resolvers if c)
+# A JSON string token (no escapes: no pattern of _R has a quote or a backslash) whose
+# content PyYAML would type when plain, as a value or as a key.
+_UNSURE_JSON = re.compile(
+    rf"""
+    "(?=[{_FIRST}"])
+    (?: (?!{_UNQUOTED_IF_PLAIN}")(?:{_R})"(?!\s*:)     # a value
+      | (?!{_CANONICAL_INT_KEY}")(?:{_R})"\s*:         # a key
+    )
+    """,
+    re.X,
+)
+_CANONICAL_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _Unsure  # a duplicate key: the located reader reports it
+    return out
+
+
+def _int(text: str) -> int:
+    if not _CANONICAL_INT.fullmatch(text):
+        raise _Unsure
+    return int(text)
+
+
+def _float(text: str) -> float:
+    raise _Unsure  # rare in configs; PyYAML 1.1 floats differ from JSON's (1e3, .5, ...)
+
+
+def _constant(text: str) -> Any:
+    raise _Unsure
+
+
+def parse(text: str) -> dict[str, Any] | None:
+    """The file's data as the located reader would build it, or ``None`` when unsure."""
+    if _unsure_text(text):
+        return None
+    try:
+        import ryml
+    except ImportError:  # pragma: no cover - a dependency; a broken install stays correct
+        return None
+    try:
+        tree = ryml.parse_in_arena(text.encode("utf-8"))
+        root = tree.root_id()
+        if not tree.is_map(root):
+            return None
+        out = ryml.emit_json_malloc(tree, root)
+        js = out if isinstance(out, str) else bytes(out).decode("utf-8")
+    except Exception:  # rapidyaml refuses it: the located reader says why, with a position
+        return None
+    if _UNSURE_JSON.search(js):
+        return None
+    try:
+        data = json.loads(
+            js,
+            object_pairs_hook=_pairs,
+            parse_int=_int,
+            parse_float=_float,
+            parse_constant=_constant,
+        )
+    except (_Unsure, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
