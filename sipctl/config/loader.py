@@ -13,7 +13,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,27 @@ _VAR = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _VAR_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$")
 
 
+class DeclaredAt(Mapping[tuple[str, str], str]):
+    """(section, name) -> "file:line", worked out when asked: positions are computed only
+    when something needs one (sipctl.config.fastyaml)."""
+
+    def __init__(self) -> None:
+        self._docs: dict[tuple[str, str], Located] = {}
+
+    def add(self, key: tuple[str, str], doc: Located) -> None:
+        self._docs[key] = doc
+
+    def __getitem__(self, key: tuple[str, str]) -> str:
+        doc = self._docs[key]
+        return f"{_display(doc.file)}:{doc.pos(key).line}"
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._docs)
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+
 @dataclass
 class Config:
     """The desired state and test calls, merged from every file of the config directory."""
@@ -57,7 +78,7 @@ class Config:
     settings: Settings = field(default_factory=Settings)
     warnings: list[Problem] = field(default_factory=list)
     # Where each resource is declared: (section, name) -> "file:line".
-    declared_at: dict[tuple[str, str], str] = field(default_factory=dict)
+    declared_at: DeclaredAt = field(default_factory=lambda: DeclaredAt())
 
     def summary(self) -> str:
         parts = [
@@ -283,8 +304,7 @@ class _Builder:
                 except ValidationError as exc:
                     out.extend(_translate(exc, entry.doc, (section, name), model))
                     continue
-                pos = entry.doc.pos((section, name))
-                config.declared_at[(section, name)] = f"{_display(entry.doc.file)}:{pos.line}"
+                config.declared_at.add((section, name), entry.doc)
         out.extend(self._cross_check(config))
         return out
 

@@ -51,6 +51,25 @@ class Located:
         return Pos(1, 1)
 
 
+class _LazyLocated(Located):
+    """Data read by the fast reader (:mod:`sipctl.config.fastyaml`), which keeps no
+    positions: the located reader computes them from the same text on first use, which is
+    only when there is something to report (the two readers build equal data)."""
+
+    def __init__(self, file: Path, display: str, text: str, data: Any) -> None:
+        self.file = file
+        self.data = data
+        self._source = (display, text)
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in ("keys", "values"):
+            raise AttributeError(name)
+        located, _ = _load_located(self.file, *self._source)
+        self.keys = located.keys if located is not None else {}
+        self.values = located.values if located is not None else {}
+        return getattr(self, name)
+
+
 def _pos(mark: yaml.Mark | None) -> Pos:
     return Pos(mark.line + 1, mark.column + 1) if mark is not None else Pos(1, 1)
 
@@ -145,7 +164,19 @@ def _first_line(exc: BaseException) -> str:
 
 
 def load_yaml(file: Path, display: str, text: str) -> tuple[Located | None, list[Problem]]:
-    """Parse one YAML document; return its located data, or the problems that stop it."""
+    """Parse one YAML document; return its located data, or the problems that stop it.
+
+    The fast reader first; when it is unsure (or the file has a problem), this module's
+    own reader, which keeps every position."""
+    from sipctl.config import fastyaml
+
+    data = fastyaml.parse(text)
+    if data is not None:
+        return _LazyLocated(file, display, text, data), []
+    return _load_located(file, display, text)
+
+
+def _load_located(file: Path, display: str, text: str) -> tuple[Located | None, list[Problem]]:
     try:
         nodes = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as exc:
