@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,13 +29,16 @@ from sipctl.livekit.calls import (
 from sipctl.livekit.client import ConnectionLike, Session, connect, translate_error
 from sipctl.livekit.records import CallRecord
 from sipctl.models import TestCall
-from sipctl.results import DialEvent, DialResult, Verdict
+from sipctl.results import DialEvent, DialResult, Reason, Verdict
 from sipctl.signals import on_signals
 from sipctl.verdict import SIP_PHRASES, Judgement, expect_text, judge
 
 log = logging.getLogger(__name__)
 
 ROOM_PREFIX = "sipctl-check"
+# The SIP header on every probe's INVITE (CreateSIPParticipant's headers); its value is
+# the test call's name.
+PROBE_HEADER = "X-Sipctl-Probe"
 
 EventCallback = Callable[[DialEvent], None]
 Calls = Sequence[tuple[str, TestCall]]
@@ -81,6 +85,7 @@ def error_result(name: str, call: TestCall, cause: str, **kw: Any) -> DialResult
         expect=expect_text(call),
         verdict=Verdict.ERROR,
         cause=cause,
+        reason=kw.pop("reason", Reason.LIVEKIT),
         attempts=kw.pop("attempts", 0),
         **kw,
     )
@@ -104,7 +109,10 @@ class DialRunner:
     timing: PollTiming | None = None
     retry_delay: float = 1.0
     room_prefix: str = ROOM_PREFIX
+    probe_header: str = PROBE_HEADER
+    run_id: str = field(default_factory=lambda: secrets.token_hex(6))
     _problems: dict[str, str] = field(default_factory=dict, init=False)
+    _addresses: dict[str, str] = field(default_factory=dict, init=False)
 
     async def run(
         self, calls: Calls, trunk_ids: Mapping[str, str] | None = None
@@ -159,12 +167,13 @@ class DialRunner:
         for trunk in {c.trunk for _, c in calls}:
             found = managed.get(trunk, [])
             if len(found) == 1:
-                ids[trunk] = found[0]
+                ids[trunk] = found[0].id
+                self._addresses[trunk] = found[0].address
             elif len(found) > 1:
                 self._problems[trunk] = (
                     f"{len(found)} outbound trunks managed by sipctl are named {trunk} "
-                    f"({', '.join(sorted(found))}): delete the extra ones, then run "
-                    "`sipctl apply`"
+                    f"({', '.join(sorted(t.id for t in found))}): delete the extra ones, then "
+                    "run `sipctl apply`"
                 )
             elif trunk in other:
                 self._problems[trunk] = (
@@ -186,7 +195,12 @@ class DialRunner:
                 raise
             except Exception as exc:  # a bug must not stop the other calls
                 log.debug("test call %s crashed", name, exc_info=True)
-                result = error_result(name, call, f"internal error ({type(exc).__name__}: {exc})")
+                result = error_result(
+                    name,
+                    call,
+                    f"internal error ({type(exc).__name__}: {exc})",
+                    reason=Reason.INTERNAL,
+                )
         self._emit(DialEvent("done", name, call.trunk, result.attempts, result=result))
         return result
 
@@ -212,7 +226,7 @@ class DialRunner:
                 record = await place_call(
                     api, spec, conn=self.conn, on_status=on_status, timing=self.timing
                 )
-            j = judge(call, record)
+            j = judge(call, record, self._addresses.get(call.trunk))
             result = _result(name, call, trunk_id, j, record, attempt, t0, started)
             if j.verdict.ok or not j.retry or attempt > call.retries:
                 break
@@ -233,7 +247,14 @@ class DialRunner:
             hold=call.hold,
             dtmf=call.dtmf,
             participant_name=f"sipctl probe {name}",
-            attributes={"sipctl.call": name, "sipctl.attempt": str(attempt)},
+            # so agents and analytics can recognise probes and skip them
+            attributes={
+                "sipctl.probe": name,
+                "sipctl.run": self.run_id,
+                "sipctl.call": name,
+                "sipctl.attempt": str(attempt),
+            },
+            headers={self.probe_header: name},
         )
 
 
@@ -254,6 +275,7 @@ def _result(
         expect=expect_text(call),
         verdict=j.verdict,
         cause=j.cause,
+        reason=j.reason,
         sip_status_code=j.sip_status_code,
         sip_status=j.sip_status or (SIP_PHRASES.get(j.sip_status_code or 0)),
         # An answer can come before a poll sees 'ringing': the ring was no later than the
@@ -273,6 +295,7 @@ def _result(
         # The call may still be up: the probe did not do its job, whatever the trunk did.
         if result.verdict.ok:
             result.verdict = Verdict.ERROR
+            result.reason = Reason.LIVEKIT
             result.cause += f", but the probe {record.cleanup_error}"
         else:
             result.cause += f" (and the probe {record.cleanup_error})"

@@ -374,6 +374,12 @@ class ExpectStatus(Strict):
     sip_status: int = Field(ge=300, le=699)
 
 
+class ExpectRingsOut(Strict):
+    """The number rings and nobody answers within the ring window (sipctl stops it)."""
+
+    rings_out: Literal[True]
+
+
 # The real-time SDK comes with the audio extra; the base install stays free of it.
 AUDIO_INSTALL = "pip install 'sipctl[audio]'"
 
@@ -471,7 +477,7 @@ class TestCall(Strict):
     trunk: str
     to: str
     from_: str | None = Field(default=None, alias="from")
-    expect: Literal["answered"] | ExpectStatus = "answered"
+    expect: Literal["answered"] | ExpectStatus | ExpectRingsOut = "answered"
     answer_within: Duration | None = None
     degraded_after: Duration | None = None
     ringing_timeout: Duration = 30.0
@@ -533,6 +539,10 @@ class TestCall(Strict):
     @property
     def expected_status(self) -> int | None:
         return self.expect.sip_status if isinstance(self.expect, ExpectStatus) else None
+
+    @property
+    def rings_out(self) -> bool:
+        return isinstance(self.expect, ExpectRingsOut)
 
 
 class TestCallDefaults(Strict):

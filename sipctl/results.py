@@ -26,6 +26,28 @@ class Verdict(StrEnum):
         return self in (Verdict.PASS, Verdict.DEGRADED)
 
 
+class Reason(StrEnum):
+    """Why a call did not pass: the machine-readable taxonomy (JSON ``reason``, the
+    Prometheus label ``reason``, JUnit's failure ``type``). Documented in the README."""
+
+    UNREACHABLE = "unreachable"  # no SIP response from the trunk's address
+    AUTH = "auth"  # 401/403/407, challenges that never end, missing credentials
+    CAPACITY = "capacity"  # 480/503, channel or call limits
+    NUMBER = "number"  # 404/484/604: the provider does not know the number
+    BUSY = "busy"  # 486/600
+    DECLINED = "declined"  # 603/607: the callee or provider declined
+    BLOCKED = "blocked"  # carrier block (X-Twilio-Error 32203), 608
+    MEDIA = "media"  # 488/606, SDP: no common codec or encryption
+    REJECTED = "rejected"  # any other final status from the provider
+    TIMEOUT = "timeout"  # rang (or 408/504) but nobody answered in time
+    ANSWERED = "answered"  # answered where a rejection or a ring-out was expected
+    SLOW = "slow"  # answered, but after degraded_after / answer_within
+    DROPPED = "dropped"  # answered, then ended before the hold was over
+    NO_MEDIA = "no_media"  # LiveKit ended the call: no RTP from the far end
+    LIVEKIT = "livekit"  # LiveKit refused or failed the request, or the cleanup
+    INTERNAL = "internal"  # a bug in sipctl
+
+
 @dataclass
 class DialResult:
     """The outcome of one test call (after its retries). Times are seconds.
@@ -43,6 +65,7 @@ class DialResult:
     expect: str  # "answered" or the expected status code, e.g. "486"
     verdict: Verdict
     cause: str
+    reason: Reason | None = None  # None for pass
     sip_status_code: int | None = None
     sip_status: str | None = None
     post_dial_delay: float | None = None
@@ -63,6 +86,7 @@ class DialResult:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["verdict"] = str(self.verdict)
+        data["reason"] = None if self.reason is None else str(self.reason)
         return data
 
 

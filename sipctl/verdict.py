@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sipctl.durations import format_duration
 from sipctl.livekit.records import CallRecord, LiveKitFailure
 from sipctl.models import TestCall
-from sipctl.results import Verdict
+from sipctl.results import Reason, Verdict
 
 # psrpc wraps the bridge's errors once per hop: "twirp error unknown: twirp error unknown: …"
 PSRPC_PREFIX = "twirp error unknown: "
@@ -68,22 +68,20 @@ SIP_PHRASES: dict[int, str] = {
     608: "Rejected",
 }
 
-# An expected status that a call ringing out also satisfies: LiveKit cancels the INVITE
-# (the provider answers 487) and reports a timeout without a SIP status.
-NO_ANSWER_STATUSES = frozenset({408, 480, 487})
 # A far-end hang-up this soon after the answer is a call that ended at once. Within it the
 # status polls (every 0.1-0.25 s) may or may not have seen "active" first; the verdict must
 # not depend on which.
 ENDED_AT_ONCE = 1.0
+# A hang-up this close to the end of the hold ended with it (the hold polls every 0.25 s).
+HOLD_SLACK = 0.3
 
 
-# An expected status that a call ringing out also satisfies: LiveKit cancels the INVITE
-# (the provider answers 487) and reports a timeout without a SIP status.
-NO_ANSWER_STATUSES = frozenset({408, 480, 487})
 # A far-end hang-up this soon after the answer is a call that ended at once. Within it the
 # status polls (every 0.1-0.25 s) may or may not have seen "active" first; the verdict must
 # not depend on which.
 ENDED_AT_ONCE = 1.0
+# A hang-up this close to the end of the hold ended with it (the hold polls every 0.25 s).
+HOLD_SLACK = 0.3
 
 
 def status_text(code: int, text: str | None = None) -> str:
@@ -105,6 +103,8 @@ def _strip(message: str) -> str:
 
 
 def expect_text(call: TestCall) -> str:
+    if call.rings_out:
+        return "rings_out"
     code = call.expected_status
     return "answered" if code is None else str(code)
 
@@ -116,63 +116,157 @@ class Judgement:
     sip_status_code: int | None = None
     sip_status: str | None = None
     retry: bool = True  # another attempt could change the outcome
+    reason: Reason | None = None  # None for pass
 
 
-def _no_answer(call: TestCall, record: CallRecord, extra: str = "") -> Judgement:
-    expected = call.expected_status
-    rang = (
-        f"ringing since {_secs(record.ringing_at)}"
-        if record.ringing_at is not None
-        else "never rang"
+def _answered(verdict: Verdict, cause: str, reason: Reason | None = None) -> Judgement:
+    return Judgement(verdict, cause, 200, "OK", reason=reason)
+
+
+def _unreachable(call: TestCall, address: str | None, detail: str) -> Judgement:
+    """The trunk's address gave no SIP response: no expectation is met by silence."""
+    where = address or f"the address of trunk {call.trunk}"
+    return Judgement(
+        Verdict.FAIL,
+        f"no SIP response from {where} {detail}: check the trunk's address, port and "
+        "transport, and that the provider accepts SIP from LiveKit (firewall, IP allow-list)",
+        reason=Reason.UNREACHABLE,
     )
-    text = f"no answer within {format_duration(call.effective_answer_within)} ({rang}){extra}"
-    if expected in NO_ANSWER_STATUSES:
-        return Judgement(Verdict.PASS, f"{text}, as expected ({status_text(expected)})")
+
+
+def _no_answer(
+    call: TestCall, record: CallRecord, address: str | None, extra: str = ""
+) -> Judgement:
+    """The ring window ended without a final response from the provider."""
+    window = format_duration(call.effective_answer_within)
     if record.ringing_at is None and record.last_status in (None, "dialing"):
         # Not even a 18x in the whole ring window: over UDP a closed port or a wrong
         # address looks exactly like this (no ICMP reaches the bridge's SIP stack).
+        return _unreachable(call, address, f"within {window} (the call never rang){extra}")
+    rang = f"ringing since {_secs(record.ringing_at)}" if record.ringing_at is not None else "rang"
+    text = f"no answer within {window} ({rang}){extra}"
+    if call.rings_out:
+        return Judgement(Verdict.PASS, f"{text}, as expected (rings out)")
+    expected = call.expected_status
+    if expected is not None:
+        # sipctl (LiveKit's ringing timeout) ended the ringing, not the provider: its
+        # 408/480/487 never came, so that expectation is not met
         return Judgement(
             Verdict.FAIL,
-            f"cannot reach trunk address: no SIP response within "
-            f"{format_duration(call.effective_answer_within)} (the call never rang){extra}",
+            f"{text}: the provider sent no final status, sipctl stopped the ringing "
+            f"(expected {status_text(expected)} from the provider; to expect a number that "
+            "rings without an answer, use expect: {rings_out: true})",
+            reason=Reason.TIMEOUT,
         )
-    return Judgement(Verdict.FAIL, text)
+    return Judgement(
+        Verdict.FAIL,
+        f"{text}: nobody picked up; is {call.to} a number that answers (an IVR or test line)?",
+        reason=Reason.TIMEOUT,
+    )
+
+
+# (reason, what to check next) by the provider's final SIP status
+_STATUS_HINTS: dict[int, tuple[Reason, str]] = {
+    401: (
+        Reason.AUTH,
+        "the provider did not accept the credentials: check "
+        "auth.username/auth.password of trunk {trunk}",
+    ),
+    407: (
+        Reason.AUTH,
+        "the provider did not accept the credentials: check "
+        "auth.username/auth.password of trunk {trunk}",
+    ),
+    403: (
+        Reason.AUTH,
+        "credentials accepted by the provider? IP allow-list? (check "
+        "auth.username/auth.password of trunk {trunk} and that the provider allows "
+        "LiveKit's addresses and the caller ID)",
+    ),
+    404: (
+        Reason.NUMBER,
+        "the provider does not know {to}: check the number (E.164, country "
+        "code) and the provider's routing for it",
+    ),
+    604: (
+        Reason.NUMBER,
+        "the provider does not know {to}: check the number (E.164, country "
+        "code) and the provider's routing for it",
+    ),
+    484: (Reason.NUMBER, "the provider finds {to} incomplete: check the number's digits"),
+    486: (Reason.BUSY, "{to} is busy: a test number should not be (is something else calling it?)"),
+    600: (Reason.BUSY, "{to} is busy everywhere"),
+    480: (
+        Reason.CAPACITY,
+        "{to} or the provider cannot take the call right now: check the "
+        "trunk's channel and call-rate limits with the provider, then the number",
+    ),
+    503: (
+        Reason.CAPACITY,
+        "the provider has no capacity for the call (channel limit, "
+        "overloaded route): check the trunk's channel and call-rate limits",
+    ),
+    603: (Reason.DECLINED, "the callee or the provider declined the call"),
+    607: (Reason.DECLINED, "the callee marked the call unwanted"),
+    608: (
+        Reason.BLOCKED,
+        "an intermediary rejected the call (call blocking, caller-ID "
+        "reputation): check the caller ID (from) with the provider",
+    ),
+    488: (
+        Reason.MEDIA,
+        "the provider accepts none of the offered media: check the trunk's "
+        "codecs and media encryption",
+    ),
+    606: (
+        Reason.MEDIA,
+        "the provider accepts none of the offered media: check the trunk's "
+        "codecs and media encryption",
+    ),
+    415: (
+        Reason.MEDIA,
+        "the provider accepts none of the offered media: check the trunk's "
+        "codecs and media encryption",
+    ),
+    408: (Reason.TIMEOUT, "the provider gave up on the call (nobody answered in its time)"),
+    504: (Reason.TIMEOUT, "the provider gave up on the call (a timeout further on)"),
+    487: (Reason.TIMEOUT, "the provider ended the call attempt before an answer"),
+}
+_CAPACITY_TEXTS = ("channel limit", "capacity", "too many calls", "concurrent", "limit reached")
 
 
 def _sip_rejection(call: TestCall, err: LiveKitFailure) -> Judgement:
+    """The provider sent a final status: the only way an expected sip_status is met."""
     assert err.sip_status_code is not None
     code = err.sip_status_code
     phrase = status_text(code, err.sip_status)
     expected = call.expected_status
     if expected == code:
         return Judgement(Verdict.PASS, f"rejected with {phrase}, as expected", code, err.sip_status)
-    if code in (401, 403, 407):
-        text = (
-            f"{phrase} from the provider: check auth.username/auth.password of trunk {call.trunk}"
+    low = f"{err.text} {err.sip_status or ''}".lower()
+    if "blocked by carrier" in low or "32203" in low:
+        reason, hint = (
+            Reason.BLOCKED,
+            (
+                "the carrier blocked the call (X-Twilio-Error 32203 and the like): check that the "
+                "caller ID (from) is verified and the destination allowed (geo permissions)"
+            ),
         )
-    elif code in (404, 604):
-        text = f"{phrase}: the provider does not know {call.to}"
-    elif code in (486, 600):
-        text = f"{phrase}: {call.to} is busy"
-    elif code == 480:
-        text = f"{phrase}: {call.to} cannot be reached right now"
-    elif code == 484:
-        text = f"{phrase}: the provider finds {call.to} incomplete"
-    elif code == 487:
-        text = f"{phrase}: the call was cancelled before it was answered"
-    elif code in (488, 606):
-        text = f"{phrase}: the provider accepts none of the offered media (codecs, encryption)"
-    elif code in (603, 607, 608):
-        text = f"{phrase}: the provider or the callee refused the call"
-    elif code in (408, 504):
-        text = f"{phrase} from the provider: it gave up on the call"
-    elif 500 <= code < 600:
-        text = f"{phrase} from the provider"
+    elif any(t in low for t in _CAPACITY_TEXTS):
+        reason, hint = (
+            Reason.CAPACITY,
+            ("the provider is at a channel or call limit: check the trunk's limits"),
+        )
+    elif code in _STATUS_HINTS:
+        reason, hint = _STATUS_HINTS[code]
     else:
-        text = f"{phrase} from the provider"
+        reason, hint = Reason.REJECTED, "the provider rejected the call"
+    text = f"{phrase}: {hint.format(trunk=call.trunk, to=call.to)}"
     if expected is not None:
         text += f" (expected {status_text(expected)})"
-    return Judgement(Verdict.FAIL, text, code, err.sip_status)
+    elif call.rings_out:
+        text += " (expected it to ring without an answer)"
+    return Judgement(Verdict.FAIL, text, code, err.sip_status, reason=reason)
 
 
 _UNREACHABLE_HINTS = (
@@ -191,89 +285,121 @@ _UNREACHABLE_HINTS = (
 )
 
 
-def _livekit_error(call: TestCall, record: CallRecord, err: LiveKitFailure) -> Judgement:
+def _livekit_error(
+    call: TestCall, record: CallRecord, err: LiveKitFailure, address: str | None
+) -> Judgement:
     msg = _strip(err.text)
     low = msg.lower()
     where = f"trunk {call.trunk}"
+
+    def error(text: str, retry: bool = True) -> Judgement:
+        return Judgement(Verdict.ERROR, text, retry=retry, reason=Reason.LIVEKIT)
+
+    def auth(text: str) -> Judgement:
+        return Judgement(Verdict.FAIL, text, reason=Reason.AUTH)
+
     if err.kind == "auth":
         default = "LiveKit refused the credentials: check LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
         text = err.message if "LIVEKIT_API" in err.message or "grant" in err.message else default
-        return Judgement(Verdict.ERROR, text, retry=False)
+        return error(text, retry=False)
     if err.kind == "unreachable":
-        return Judgement(Verdict.ERROR, err.message)
+        return error(err.message)
     if err.kind == "timeout":
         if record.ringing_at is not None or record.last_status is not None:
-            return _no_answer(call, record, "; LiveKit did not end the call")
-        return Judgement(Verdict.ERROR, "LiveKit did not answer the call request in time")
+            return _no_answer(call, record, address, "; LiveKit did not end the call")
+        return error("LiveKit did not answer the call request in time")
     code = err.code
     if "max auth retry" in low:
-        return Judgement(
-            Verdict.FAIL,
-            "the provider keeps rejecting the credentials: check "
-            f"auth.username/auth.password of {where}",
+        return auth(
+            "the provider keeps challenging the credentials (401/407 again and again): check "
+            f"auth.username/auth.password of {where}"
         )
     if "no username or password" in low:
-        return Judgement(
-            Verdict.FAIL,
-            f"the provider requires authentication, but {where} has no auth.username/auth.password",
+        return auth(
+            f"the provider requires authentication, but {where} has no auth.username/auth.password"
         )
     if "no auth header" in low:
-        return Judgement(Verdict.FAIL, "the provider challenged the call without an auth header")
+        return auth("the provider challenged the call without an auth header")
     if "no numbers on outbound trunk" in low:
-        return Judgement(
-            Verdict.ERROR, f"{where} has no numbers in LiveKit: run `sipctl apply`", retry=False
-        )
+        return error(f"{where} has no numbers in LiveKit: run `sipctl apply`", retry=False)
     if code == "not_found":
-        return Judgement(
-            Verdict.ERROR,
-            f"{where} does not exist in LiveKit (any more): run `sipctl apply`",
-            retry=False,
-        )
+        return error(f"{where} does not exist in LiveKit (any more): run `sipctl apply`", False)
     timed_out = ("timed out" in low or "deadline exceeded" in low) and "transaction" not in low
     if timed_out and code in ("canceled", "failed_precondition", "deadline_exceeded"):
-        return _no_answer(call, record)
+        return _no_answer(call, record, address)
     if code in ("canceled", "failed_precondition", "invalid_argument") and any(
         h in low for h in _UNREACHABLE_HINTS
     ):
-        return Judgement(Verdict.FAIL, f"cannot reach trunk address ({msg})")
+        return _unreachable(call, address, f"({msg})")
     if code == "failed_precondition":
-        return Judgement(Verdict.FAIL, f"the call failed: {msg}")
+        reason = Reason.MEDIA if "sdp" in low or "codec" in low else Reason.REJECTED
+        return Judgement(Verdict.FAIL, f"the call failed: {msg}", reason=reason)
     if code == "invalid_argument":
-        return Judgement(Verdict.ERROR, f"LiveKit refused the call request: {msg}", retry=False)
+        return error(f"LiveKit refused the call request: {msg}", retry=False)
     if code == "unavailable":
-        return Judgement(Verdict.ERROR, f"LiveKit has no SIP service available: {msg}")
+        return error(f"LiveKit has no SIP service available: {msg}")
     if code == "permission_denied":
-        return Judgement(
-            Verdict.ERROR,
-            f"LiveKit refused the call: {msg} (does the API key have the SIP call grant?)",
-            retry=False,
+        return error(
+            f"LiveKit refused the call: {msg} (does the API key have the SIP call grant?)", False
         )
-    return Judgement(Verdict.ERROR, f"LiveKit error ({code or 'unknown'}): {msg or 'no message'}")
+    return error(f"LiveKit error ({code or 'unknown'}): {msg or 'no message'}")
 
 
-def judge(call: TestCall, record: CallRecord) -> Judgement:
-    """The verdict on one attempt: what happened against what ``call.expect`` says."""
+def _dropped(call: TestCall, record: CallRecord) -> Judgement | None:
+    """An answered call that ended before its hold was over, or None."""
+    hangup, answer = record.remote_hangup_at, record.answered_at
+    if hangup is None or answer is None:
+        return None
+    if record.ended_by == "far_end":
+        who = "the far end hung up (sip.callStatus: hangup)"
+    else:
+        who = "the SIP participant left the room without a hangup status from the far end"
+    if record.active_at is None or hangup - answer < ENDED_AT_ONCE:
+        return _answered(
+            Verdict.FAIL, f"answered, then the call ended at once: {who}", Reason.DROPPED
+        )
+    start = record.hold_started_at if record.hold_started_at is not None else record.active_at
+    held = max(hangup - start, 0.0)
+    if held + HOLD_SLACK >= call.hold:
+        return None  # it ended as the hold did: nothing was cut short
+    return _answered(
+        Verdict.FAIL,
+        f"dropped after {held:.1f} s of a {format_duration(call.hold)} hold: {who}",
+        Reason.DROPPED,
+    )
+
+
+def judge(call: TestCall, record: CallRecord, address: str | None = None) -> Judgement:
+    """The verdict on one attempt: what happened against what ``call.expect`` says.
+
+    ``address``: the trunk's address as LiveKit has it, named when it gave no SIP response.
+    """
     err = record.error
     if err is not None:
         if err.kind == "sip" and err.sip_status_code is not None:
             return _sip_rejection(call, err)
-        return _livekit_error(call, record, err)
+        return _livekit_error(call, record, err, address)
     if not record.answered:
         # place_call returns without answer only with an error; be safe anyway
-        return Judgement(Verdict.ERROR, "the call was not placed")
+        return Judgement(Verdict.ERROR, "the call was not placed", reason=Reason.LIVEKIT)
     assert record.answered_at is not None
     answer = record.answered_at
     expected = call.expected_status
     if expected is not None:
-        return Judgement(
+        return _answered(
             Verdict.FAIL,
             f"answered in {_secs(answer)}, but expected {status_text(expected)}",
-            200,
-            "OK",
+            Reason.ANSWERED,
         )
-    hangup = record.remote_hangup_at
-    if hangup is not None and (record.active_at is None or hangup - answer < ENDED_AT_ONCE):
-        return Judgement(Verdict.FAIL, "answered, then the call ended at once", 200, "OK")
+    if call.rings_out:
+        return _answered(
+            Verdict.FAIL,
+            f"answered in {_secs(answer)}, but expected it to ring without an answer",
+            Reason.ANSWERED,
+        )
+    dropped = _dropped(call, record)
+    if dropped is not None:
+        return dropped
     if record.active_at is None and record.poll_error is not None:
         # not the trunk's fault: LiveKit failed the status polls
         return Judgement(
@@ -282,33 +408,31 @@ def judge(call: TestCall, record: CallRecord) -> Judgement:
             f"({record.poll_error})",
             200,
             "OK",
+            reason=Reason.LIVEKIT,
         )
     if record.active_at is None:
         last = record.last_status or "unknown"
-        return Judgement(
+        return _answered(
             Verdict.FAIL,
             f"answered, but the call never became active (sip.callStatus: {last})",
-            200,
-            "OK",
+            Reason.DROPPED,
         )
     limit = call.effective_answer_within
     note = ""
-    if record.remote_hangup_at is not None:
+    if record.remote_hangup_at is not None:  # at the end of the hold (see _dropped)
         held = record.remote_hangup_at - (record.active_at or answer)
         note = f"; the far end hung up after {_secs(max(held, 0.0))}"
     if answer > limit:
-        return Judgement(
+        return _answered(
             Verdict.FAIL,
             f"answered in {_secs(answer)}, later than answer_within {format_duration(limit)}",
-            200,
-            "OK",
+            Reason.SLOW,
         )
     if call.degraded_after is not None and answer > call.degraded_after:
-        return Judgement(
+        return _answered(
             Verdict.DEGRADED,
             f"answered in {_secs(answer)}, later than degraded_after "
             f"{format_duration(call.degraded_after)}{note}",
-            200,
-            "OK",
+            Reason.SLOW,
         )
-    return Judgement(Verdict.PASS, f"answered in {_secs(answer)}{note}", 200, "OK")
+    return _answered(Verdict.PASS, f"answered in {_secs(answer)}{note}")

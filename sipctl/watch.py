@@ -22,7 +22,7 @@ from sipctl.dial import CallLimiter, DialRunner, error_result
 from sipctl.errors import SipctlError
 from sipctl.livekit.client import ConnectionLike
 from sipctl.models import Settings, TestCall
-from sipctl.results import CallStats, DialResult, WatchEvent, WatchEventKind, WatchStatus
+from sipctl.results import CallStats, DialResult, Reason, WatchEvent, WatchEventKind, WatchStatus
 from sipctl.schedule import HOUR, Schedule
 from sipctl.serve import Page, serve
 from sipctl.signals import on_signals
@@ -237,7 +237,9 @@ class Watcher:
             raise
         except Exception as exc:  # never let one call stop the watch
             log.debug("watch run of %s crashed", st.name, exc_info=True)
-            result = error_result(st.name, st.call, f"internal error ({exc})")
+            result = error_result(
+                st.name, st.call, f"internal error ({exc})", reason=Reason.INTERNAL
+            )
         self.record(st, result)
 
     async def run(self) -> None:

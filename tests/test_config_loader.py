@@ -246,7 +246,11 @@ def test_test_call_references(tmp_path: Path) -> None:
         ("schedule", "'* * *'", "must be a 5-field cron expression or 'every 30s' (got '* * *')"),
         ("schedule", "'61 * * * *'", "is not a valid cron expression (got '61 * * * *')"),
         ("hold", "5x", "must be a duration such as 20s, 1m30s or 500ms (got '5x')"),
-        ("expect", "maybe", "must be 'answered' or a mapping {sip_status: 486} (got 'maybe')"),
+        (
+            "expect",
+            "maybe",
+            "must be 'answered', {sip_status: 486} or {rings_out: true} (got 'maybe')",
+        ),
         ("to", "sip:bob@example.com", "must be a phone number or SIP user, not a SIP URI"),
         ("retries", "many", "must be a whole number (got a string)"),
     ],

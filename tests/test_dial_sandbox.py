@@ -16,7 +16,7 @@ import pytest
 from sipctl.commands.common import Connection
 from sipctl.dial import CallLimiter, DialRunner, run_calls
 from sipctl.models import TestCall
-from sipctl.results import DialEvent, Verdict
+from sipctl.results import DialEvent, Reason, Verdict
 from sipctl.sandbox.provider import NUMBERS, Provider
 from tests.fixtures.sandbox import Sandbox
 
@@ -124,16 +124,18 @@ async def test_answered_busy_unknown_and_wrong_password(
 
     assert by["unknown"].verdict is Verdict.FAIL
     assert by["unknown"].sip_status_code == 404
-    assert by["unknown"].cause == (
-        f"404 Not Found: the provider does not know {NUMBERS['unknown']}"
+    assert by["unknown"].cause.startswith(
+        f"404 Not Found: the provider does not know {NUMBERS['unknown']}: check the number"
     )
+    assert by["unknown"].reason is Reason.NUMBER
 
     auth = by["auth"]
     assert auth.verdict is Verdict.FAIL
     assert auth.sip_status_code == 403, auth
-    assert auth.cause == (
-        "403 Forbidden from the provider: check auth.username/auth.password of trunk badauth"
-    )
+    # a 403 after the 407 challenge: the credentials, or the provider's allow-list
+    assert auth.cause.startswith("403 Forbidden: credentials accepted by the provider? IP ")
+    assert "auth.username/auth.password of trunk badauth" in auth.cause
+    assert auth.reason is Reason.AUTH
 
     statuses = [e.status for e in events if e.kind == "status" and e.name == "answer"]
     assert "active" in statuses
@@ -171,7 +173,7 @@ async def test_provider_port_closed_is_a_fail(sandbox: Sandbox, transport: str) 
         max_per_trunk=1,
     )
     assert r.verdict is Verdict.FAIL, r
-    assert "cannot reach trunk address" in r.cause
+    assert r.cause.startswith(f"no SIP response from 127.0.0.1:{port} "), r.cause
     await settle_clean(sandbox)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from sipctl.livekit.records import CallRecord, LiveKitFailure
 from sipctl.models import TestCall
-from sipctl.results import Verdict
+from sipctl.results import Reason, Verdict
 from sipctl.verdict import judge, status_text
 
 
@@ -93,23 +93,24 @@ def test_expected_rejection_passes() -> None:
 def test_unexpected_busy_fails() -> None:
     j = judge(call(), failed(sip(486, "Busy Here")))
     assert j.verdict is Verdict.FAIL
-    assert j.cause == "486 Busy Here: +15550100001 is busy"
+    assert j.cause.startswith("486 Busy Here: +15550100001 is busy")
+    assert j.reason is Reason.BUSY
 
 
 def test_other_rejection_than_expected_names_both() -> None:
     j = judge(call(expect={"sip_status": 486}), failed(sip(404, "Not Found", "not_found")))
     assert j.verdict is Verdict.FAIL
-    assert (
-        j.cause == "404 Not Found: the provider does not know +15550100001 (expected 486 Busy Here)"
-    )
+    assert j.cause.startswith("404 Not Found: the provider does not know +15550100001")
+    assert j.cause.endswith("(expected 486 Busy Here)")
+    assert j.reason is Reason.NUMBER
 
 
 def test_forbidden_points_at_the_trunk_credentials() -> None:
     j = judge(call(), failed(sip(403, "Forbidden", "permission_denied")))
     assert j.verdict is Verdict.FAIL
-    assert j.cause == (
-        "403 Forbidden from the provider: check auth.username/auth.password of trunk twilio-us"
-    )
+    assert j.cause.startswith("403 Forbidden: credentials accepted by the provider? IP allow-list?")
+    assert "auth.username/auth.password of trunk twilio-us" in j.cause
+    assert j.reason is Reason.AUTH
 
 
 def test_enum_name_status_text_is_replaced_by_the_reason_phrase() -> None:
@@ -122,21 +123,104 @@ def test_ringing_timeout_is_no_answer_with_post_dial_delay() -> None:
     err = failure("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
     j = judge(call(ringing_timeout="20s"), failed(err, ringing=1.2))
     assert j.verdict is Verdict.FAIL
-    assert j.cause == "no answer within 20s (ringing since 1.2s)"
+    assert j.cause.startswith("no answer within 20s (ringing since 1.2s): nobody picked up")
+    assert j.reason is Reason.TIMEOUT
 
 
 def test_no_answer_that_never_rang_suggests_an_unreachable_address() -> None:
     err = failure("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
     j = judge(call(ringing_timeout="3s"), failed(err))
     assert j.verdict is Verdict.FAIL
-    assert j.cause == "cannot reach trunk address: no SIP response within 3s (the call never rang)"
+    assert j.cause.startswith(
+        "no SIP response from the address of trunk twilio-us within 3s (the call never rang): "
+    )
+    assert j.reason is Reason.UNREACHABLE
+    j = judge(call(ringing_timeout="3s"), failed(err), "10.0.0.1:5060")
+    assert j.cause.startswith("no SIP response from 10.0.0.1:5060 within 3s")
 
 
 @pytest.mark.parametrize("expected", [487, 408, 480])
-def test_no_answer_satisfies_an_expected_no_answer_status(expected: int) -> None:
+def test_sipctl_stopping_the_ringing_never_meets_an_expected_status(expected: int) -> None:
+    """LiveKit's ringing timeout (set from answer_within) cancels the INVITE itself: the
+    provider's 408/480/487 never came, so the expectation is not met (issue #13 item 1)."""
     err = failure("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
     j = judge(call(expect={"sip_status": expected}, ringing_timeout="3s"), failed(err, 0.1))
+    assert j.verdict is Verdict.FAIL
+    assert j.reason is Reason.TIMEOUT
+    assert "the provider sent no final status" in j.cause
+    assert "rings_out: true" in j.cause
+
+
+@pytest.mark.parametrize("expected", [{"sip_status": 480}, {"sip_status": 487}, "answered"])
+def test_no_sip_response_fails_every_expectation(expected: Any) -> None:
+    err = failure("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
+    j = judge(call(expect=expected, ringing_timeout="3s"), failed(err), "127.0.0.1:9")
+    assert (j.verdict, j.reason) == (Verdict.FAIL, Reason.UNREACHABLE)
+    assert j.cause.startswith("no SIP response from 127.0.0.1:9 ")
+    j = judge(call(expect={"rings_out": True}, ringing_timeout="3s"), failed(err), "127.0.0.1:9")
+    assert (j.verdict, j.reason) == (Verdict.FAIL, Reason.UNREACHABLE)
+
+
+def test_rings_out_passes_a_number_that_rang_unanswered() -> None:
+    err = failure("livekit", "twirp error unknown: sip request timed out", "canceled", 408)
+    j = judge(call(expect={"rings_out": True}, ringing_timeout="3s"), failed(err, 0.2))
     assert j.verdict is Verdict.PASS
+    assert j.cause == "no answer within 3s (ringing since 0.20s), as expected (rings out)"
+    j = judge(call(expect={"rings_out": True}), answered(0.5))
+    assert (j.verdict, j.reason) == (Verdict.FAIL, Reason.ANSWERED)
+    j = judge(call(expect={"rings_out": True}), failed(sip(486, "Busy Here")))
+    assert (j.verdict, j.reason) == (Verdict.FAIL, Reason.BUSY)
+    assert j.cause.endswith("(expected it to ring without an answer)")
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "reason"),
+    [
+        (401, "Unauthorized", Reason.AUTH),
+        (407, "Proxy Authentication Required", Reason.AUTH),
+        (480, "Temporarily Unavailable", Reason.CAPACITY),
+        (503, "Service Unavailable", Reason.CAPACITY),
+        (486, "Channel limit reached", Reason.CAPACITY),
+        (404, "Not Found", Reason.NUMBER),
+        (484, "Address Incomplete", Reason.NUMBER),
+        (600, "Busy Everywhere", Reason.BUSY),
+        (603, "Decline", Reason.DECLINED),
+        (488, "Not Acceptable Here", Reason.MEDIA),
+        (500, "Server Internal Error", Reason.REJECTED),
+    ],
+)
+def test_rejections_carry_a_reason(code: int, text: str, reason: Reason) -> None:
+    j = judge(call(), failed(sip(code, text)))
+    assert (j.verdict, j.reason) == (Verdict.FAIL, reason)
+
+
+def test_carrier_block_is_blocked() -> None:
+    err = failure(
+        "sip",
+        "twirp error unknown: INVITE blocked by carrier: sip status: 603",
+        "permission_denied",
+        403,
+        603,
+        "Decline",
+    )
+    j = judge(call(), failed(err))
+    assert (j.verdict, j.reason) == (Verdict.FAIL, Reason.BLOCKED)
+    assert "caller ID" in j.cause
+
+
+def test_dropped_mid_hold_fails_naming_who_ended_it() -> None:
+    rec = answered(0.5)
+    rec.hold_started_at = 0.52
+    rec.remote_hangup_at = 2.62
+    rec.ended_by = "far_end"
+    j = judge(call(hold="5s"), rec)
+    assert (j.verdict, j.reason) == (Verdict.FAIL, Reason.DROPPED)
+    assert (
+        j.cause == "dropped after 2.1 s of a 5s hold: the far end hung up (sip.callStatus: hangup)"
+    )
+    rec.ended_by = "livekit"
+    j = judge(call(hold="5s"), rec)
+    assert j.cause.startswith("dropped after 2.1 s of a 5s hold: the SIP participant left")
 
 
 @pytest.mark.parametrize(
@@ -156,7 +240,8 @@ def test_no_answer_satisfies_an_expected_no_answer_status(expected: int) -> None
 def test_unreachable_provider_is_a_fail(code: str, message: str) -> None:
     j = judge(call(), failed(failure("livekit", message, code, 412)))
     assert j.verdict is Verdict.FAIL
-    assert j.cause.startswith("cannot reach trunk address")
+    assert j.cause.startswith("no SIP response from the address of trunk twilio-us (")
+    assert j.reason is Reason.UNREACHABLE
 
 
 def test_repeated_challenges_point_at_credentials() -> None:

@@ -551,7 +551,7 @@ def _message(err: Any, typ: str, secret: bool, model: type[BaseModel], rel: Path
     value = err.get("input")
     got = "" if secret else f" (got {value!r})" if not isinstance(value, dict | list) else ""
     if rel and rel[-1] == "expect" and typ in ("literal_error", "model_type", "string_type"):
-        return f"must be 'answered' or a mapping {{sip_status: 486}}{got}"
+        return f"must be 'answered', {{sip_status: 486}} or {{rings_out: true}}{got}"
     if typ == "extra_forbidden":
         field_name = str(rel[-1]) if rel else ""
         return f"unknown field{_did_you_mean(field_name, _fields_at(model, rel[:-1]))}"

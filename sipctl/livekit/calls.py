@@ -68,6 +68,7 @@ class ProbeSpec:
     dtmf: str = ""
     participant_name: str = "sipctl probe"
     attributes: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # X- headers on the INVITE
 
     @property
     def dtmf_time(self) -> float:
@@ -112,16 +113,23 @@ def probe_identity(call: str) -> str:
 # --- trunks -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TrunkRef:
+    """A live outbound trunk as a probe needs it: its id and the address LiveKit dials."""
+
+    id: str
+    address: str
+
+
 async def managed_trunks(
     api: LiveKitAPI, conn: ConnectionLike
-) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Live outbound trunks by name: (managed by sipctl, not managed). Values are ids."""
-
-    managed: dict[str, list[str]] = {}
-    other: dict[str, list[str]] = {}
+) -> tuple[dict[str, list[TrunkRef]], dict[str, list[TrunkRef]]]:
+    """Live outbound trunks by name: (managed by sipctl, not managed)."""
+    managed: dict[str, list[TrunkRef]] = {}
+    other: dict[str, list[TrunkRef]] = {}
     for t in await list_outbound(api, conn):
         target = managed if parse_metadata(t.metadata).marker is not None else other
-        target.setdefault(t.name, []).append(t.sip_trunk_id)
+        target.setdefault(t.name, []).append(TrunkRef(t.sip_trunk_id, t.address))
     return managed, other
 
 
@@ -137,6 +145,7 @@ def _build_request(spec: ProbeSpec) -> Any:
         participant_identity=spec.identity,
         participant_name=spec.participant_name,
         participant_attributes=spec.attributes,
+        headers=spec.headers,
         dtmf=spec.dtmf,
         wait_until_answered=True,
     )
@@ -203,7 +212,10 @@ class _Follower:
             if status == ACTIVE and self.record.active_at is None:
                 self.record.active_at = t
             if status == HANGUP and self.record.answered and self.record.remote_hangup_at is None:
+                # the bridge sets hangup on the provider's BYE (livekit/sip
+                # participant.go CallHangup; outbound.go close -> setStatus)
                 self.record.remote_hangup_at = t
+                self.record.ended_by = "far_end"
                 self.gone.set()
             self.changed.set()
             if self.on_status is not None:
@@ -217,6 +229,10 @@ class _Follower:
     def _left(self) -> None:
         if self.record.answered and self.record.remote_hangup_at is None:
             self.record.remote_hangup_at = self.now()
+            # A media timeout ends the call without the hangup status (livekit/sip
+            # outbound.go closeWithTimeout: callDropped has no attribute); so does a BYE
+            # whose status the polls missed.
+            self.record.ended_by = "far_end" if self.record.last_status == HANGUP else "livekit"
         self.gone.set()
         self.changed.set()
 
@@ -274,6 +290,7 @@ async def place_call(
         await _await_active(follower, timing)
         if record.active_at is not None and not follower.gone.is_set():
             follower.holding = True
+            record.hold_started_at = follower.now()
             with contextlib.suppress(TimeoutError):
                 # the hold ends early when the far end hangs up
                 await asyncio.wait_for(follower.gone.wait(), spec.hold)

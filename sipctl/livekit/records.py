@@ -52,7 +52,11 @@ class CallRecord:
     answered_at: float | None = None  # CreateSIPParticipant returned
     active_at: float | None = None  # first seen sip.callStatus=active
     ended_at: float | None = None  # we hung up (or found the call gone)
-    remote_hangup_at: float | None = None  # the participant left on its own after answer
+    remote_hangup_at: float | None = None  # the call ended on its own after the answer
+    # who ended it, as far as LiveKit tells: "far_end" when sip.callStatus turned hangup
+    # (the provider's BYE), "livekit" when the participant left without that status
+    ended_by: Literal["far_end", "livekit"] | None = None
+    hold_started_at: float | None = None  # the hold began (the call was seen active)
     last_status: str | None = None
     statuses: list[tuple[float, str]] = field(default_factory=list)
     error: LiveKitFailure | None = None

@@ -1,8 +1,9 @@
 """Test-call results as JUnit XML, for CI test reports.
 
 One ``testsuite`` ("sipctl check"), one ``testcase`` per call (``classname`` the trunk);
-fail: a ``failure`` element whose ``message`` carries the verdict; error: an ``error``
-element; degraded: a pass with the reason in ``system-out``; ``time`` the probe's duration.
+fail: a ``failure`` element whose ``message`` carries the verdict and whose ``type`` is the
+reason (``unreachable``, ``auth``, ...); error: an ``error`` element (``type`` the reason);
+degraded: a pass with the cause in ``system-out``; ``time`` the probe's duration.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def _details(r: DialResult) -> str:
         f"verdict: {r.verdict}",
         f"cause: {r.cause}",
     ]
+    if r.reason is not None:
+        lines.append(f"reason: {r.reason}")
     if r.sip_status_code is not None:
         lines.append(f"sip status: {r.sip_status_code} {r.sip_status or ''}".rstrip())
     if r.post_dial_delay is not None:
@@ -76,10 +79,10 @@ def render(results: Sequence[DialResult], *, elapsed: float | None = None) -> st
         )
         message = f"{r.verdict}: {r.cause}"
         if r.verdict is Verdict.FAIL:
-            el = ET.SubElement(case, "failure", message=message, type="fail")
+            el = ET.SubElement(case, "failure", message=message, type=str(r.reason or "fail"))
             el.text = _details(r)
         elif r.verdict is Verdict.ERROR:
-            el = ET.SubElement(case, "error", message=message, type="error")
+            el = ET.SubElement(case, "error", message=message, type=str(r.reason or "error"))
             el.text = _details(r)
         elif r.verdict is Verdict.DEGRADED:
             out = ET.SubElement(case, "system-out")

@@ -5,7 +5,8 @@ an expected rejection that came is a pass), ``sipctl_probe_duration_seconds``,
 ``sipctl_probe_post_dial_delay_seconds`` and ``sipctl_probe_answer_seconds`` (absent when
 not measured), ``sipctl_probe_sip_status_code`` (0 when no SIP status came back),
 ``sipctl_probe_degraded``, ``sipctl_probe_attempts``, ``sipctl_probe_verdict`` (one series per
-verdict, 1 for the current one) and ``sipctl_probe_timestamp_seconds``.
+verdict, 1 for the current one), ``sipctl_probe_reason`` (label ``reason``, 1 for why the
+latest probe did not pass; absent when it passed) and ``sipctl_probe_timestamp_seconds``.
 
 Under ``--watch`` (``/metrics``) also counters of runs, failures and skipped runs, the
 consecutive failures, and ``sipctl_probe_success`` follows ``settings.failure_threshold``:
@@ -69,6 +70,11 @@ def result_families(
         "The verdict of the latest probe (1 for the current verdict)",
         labels=[*LABELS, "verdict"],
     )
+    g_reason = GaugeMetricFamily(
+        "sipctl_probe_reason",
+        "Why the latest probe did not pass (1 for its reason; absent when it passed)",
+        labels=[*LABELS, "reason"],
+    )
     g_time = GaugeMetricFamily(
         "sipctl_probe_timestamp_seconds",
         "When the latest probe started (Unix time)",
@@ -88,6 +94,8 @@ def result_families(
         g_attempts.add_metric(labels, float(r.attempts))
         for v in Verdict:
             g_verdict.add_metric([*labels, str(v)], 1.0 if r.verdict is v else 0.0)
+        if r.reason is not None:
+            g_reason.add_metric([*labels, str(r.reason)], 1.0)
         g_time.add_metric(labels, r.started_at)
     return [
         g_success,
@@ -98,6 +106,7 @@ def result_families(
         g_degraded,
         g_attempts,
         g_verdict,
+        g_reason,
         g_time,
     ]
 

@@ -32,6 +32,8 @@ def _label(verdict: Verdict, color: bool) -> str:
 def line(r: DialResult, *, color: bool = False) -> str:
     """``PASS     answer-us: answered in 0.4s (trunk twilio-us, to +15550100001, took 2.4s)``."""
     details = [f"trunk {r.trunk}", f"to {r.to}"]
+    if r.reason is not None:
+        details.insert(0, f"reason {r.reason}")
     if r.post_dial_delay is not None and "ringing since" not in r.cause:
         details.append(f"ringing at {r.post_dial_delay:.2f}s")
     details.append(f"took {r.duration:.2f}s")
