@@ -29,5 +29,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if used & SIP_FIXTURES or item.get_closest_marker("sip"):
             item.add_marker(pytest.mark.sip)
             item.add_marker(pytest.mark.integration)
-        elif used & INTEGRATION_FIXTURES:
+        elif used & INTEGRATION_FIXTURES or item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.integration)
+    # The slow kinds first: pytest-xdist hands tests out in this order, so the long ones
+    # start early and do not leave one worker busy at the end (a stable sort keeps files
+    # together otherwise).
+    items.sort(
+        key=lambda i: (
+            -2 if i.get_closest_marker("sip") else -bool(i.get_closest_marker("integration"))
+        )
+    )
