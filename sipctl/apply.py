@@ -22,57 +22,24 @@ import signal
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from sipctl.aio import wait_all
+from sipctl.apply_result import ApplyReport, Outcome
+from sipctl.dial import run_calls
 from sipctl.errors import SipctlError
-from sipctl.livekit.resource import LiveState, describe
+from sipctl.fields import describe
+from sipctl.live import LiveState
+from sipctl.livekit import adapter
+from sipctl.livekit.client import connect
+from sipctl.livekit.connection import Connection
 from sipctl.models import DispatchRule, InboundTrunk, Resource, TestCall
-from sipctl.plan import Change, Plan
+from sipctl.plan_result import Change, Plan
 
 if TYPE_CHECKING:
-    from sipctl.commands.common import Connection
     from sipctl.results import DialEvent, DialResult
 
 log = logging.getLogger(__name__)
-
-Status = Literal["applied", "failed", "not attempted"]
-
-
-@dataclass
-class Outcome:
-    change: Change
-    status: Status = "not attempted"
-    error: str | None = None  # the server's error (failed) or why not attempted
-    id: str | None = None  # the live ID after the change (a create's new ID)
-    seconds: float = 0.0
-
-
-@dataclass
-class ApplyReport:
-    outcomes: list[Outcome]
-    interrupted: bool = False
-    verification: list[DialResult] = field(default_factory=list)
-    verification_skipped: str | None = None  # why no verification dials ran
-    verification_interrupted: bool = False  # Ctrl-C during the dials
-    warnings: list[str] = field(default_factory=list)
-
-    def count(self, status: Status) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    def __repr__(self) -> str:
-        # Short on purpose (see LiveState.__repr__).
-        counts = {s: self.count(s) for s in ("applied", "failed", "not attempted")}
-        return f"ApplyReport({counts}, interrupted={self.interrupted})"
-
-    @property
-    def ok(self) -> bool:
-        return not self.interrupted and all(o.status == "applied" for o in self.outcomes)
-
-    @property
-    def verification_ok(self) -> bool:
-        return all(r.ok for r in self.verification)
-
 
 # --- ordering --------------------------------------------------------------------------
 
@@ -213,9 +180,6 @@ async def run_changes(
     ``outcomes`` (one per change, in order) are filled in place, so a caller keeps them
     even when the run is cancelled.
     """
-    from sipctl.livekit import adapter
-    from sipctl.livekit.client import connect
-
     stop = stop or asyncio.Event()
     changes = plan.changes
     deps, warnings = dependencies(changes)
@@ -369,8 +333,6 @@ async def verify(
     on_event: Callable[[DialEvent], None] | None = None,
 ) -> list[DialResult]:
     """Dial ``calls`` through the shared runner (the one ``sipctl check`` uses)."""
-    from sipctl.dial import run_calls
-
     return await run_calls(
         conn,
         calls,

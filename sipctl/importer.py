@@ -14,19 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sipctl.canonical import rule_which, value_at
 from sipctl.durations import format_duration
 from sipctl.errors import SipctlError
-from sipctl.livekit.resource import KINDS, LiveResource, LiveState, describe
-from sipctl.models import (
-    DispatchRule,
-    Encryption,
-    InboundTrunk,
-    IncludeHeaders,
-    Media,
-    OutboundTrunk,
-    Transport,
-)
-from sipctl.plan import SECTION_OF
+from sipctl.fields import FIELDS, KINDS, MODEL_OF, SECTION_OF, FieldSpec, Value, describe
+from sipctl.live import LiveResource, LiveState
+from sipctl.models import Encryption, Media, Rule
 
 
 @dataclass
@@ -90,18 +83,6 @@ def _media(m: Media | None) -> dict[str, Any] | None:
     return out or None
 
 
-def _common(m: OutboundTrunk | InboundTrunk, out: dict[str, Any]) -> None:
-    for key in ("headers", "headers_to_attributes", "attributes_to_headers"):
-        value = getattr(m, key)
-        if value:
-            out[key] = _escape(dict(value))
-    if m.include_headers is not IncludeHeaders.none:
-        out["include_headers"] = m.include_headers.value
-    media = _media(m.media)
-    if media:
-        out["media"] = media
-
-
 class _Importer:
     def __init__(self, state: LiveState) -> None:
         self.state = state
@@ -135,94 +116,75 @@ class _Importer:
             out["realm"] = _escape(realm)
         return out
 
-    def outbound(self, res: LiveResource) -> dict[str, Any]:
-        m = res.model
-        assert isinstance(m, OutboundTrunk)
-        out: dict[str, Any] = {"address": _escape(m.address)}
-        if m.transport is not Transport.auto:
-            out["transport"] = m.transport.value
-        out["numbers"] = _escape(list(m.numbers))
-        auth = self.auth(res, m.auth.username if m.auth else "")
-        if auth:
-            out["auth"] = auth
-        if m.destination_country:
-            out["destination_country"] = m.destination_country
-        if m.from_host:
-            out["from_host"] = _escape(m.from_host)
-        _common(m, out)
-        return out
+    def trunks(self, res: LiveResource, names: list[str]) -> list[str]:
+        for t in names:
+            if t not in self.state.managed["inbound_trunk"] and not any(
+                t == name for name in self.state.unmanaged["inbound_trunk"]
+            ):
+                self.result.warnings.append(
+                    f"{res.label()} names inbound trunk {t}, which LiveKit does not "
+                    "have: fix its trunks before applying"
+                )
+        return _escape(list(names))  # type: ignore[no-any-return]
 
-    def inbound(self, res: LiveResource) -> dict[str, Any]:
-        m = res.model
-        assert isinstance(m, InboundTrunk)
-        out: dict[str, Any] = {}
-        for key in ("numbers", "allowed_addresses", "allowed_numbers"):
-            value = getattr(m, key)
-            if value:
-                out[key] = _escape(list(value))
-        auth = self.auth(res, m.auth.username if m.auth else "", m.auth.realm if m.auth else "")
-        if auth:
-            out["auth"] = auth
-        _common(m, out)
-        for key in ("ringing_timeout", "max_call_duration"):
-            value = getattr(m, key)
-            if value is not None:
-                out[key] = format_duration(value)
-        if m.krisp_enabled:
-            out["krisp_enabled"] = True
-        return out
-
-    def rule(self, res: LiveResource) -> dict[str, Any]:
-        m = res.model
-        assert isinstance(m, DispatchRule)
-        r = m.rule
-        which = "direct" if r.direct else "individual" if r.individual else "callee"
-        body = getattr(r, which).model_dump(mode="json")
-        body = {k: v for k, v in body.items() if v not in ("", False) or k == "room_name"}
-        out: dict[str, Any] = {"rule": {which: _escape(body)}}
-        if m.trunks:
-            for t in m.trunks:
-                if t not in self.state.managed["inbound_trunk"] and not any(
-                    t == name for name in self.state.unmanaged["inbound_trunk"]
-                ):
-                    self.result.warnings.append(
-                        f"{res.label()} names inbound trunk {t}, which LiveKit does not "
-                        "have: fix its trunks before applying"
-                    )
-            out["trunks"] = _escape(list(m.trunks))
-        for key in ("inbound_numbers", "numbers"):
-            value = getattr(m, key)
-            if value:
-                out[key] = _escape(list(value))
-        if m.hide_phone_number:
-            out["hide_phone_number"] = True
-        if m.attributes:
-            out["attributes"] = _escape(dict(m.attributes))
-        if m.room_preset:
-            out["room_preset"] = _escape(m.room_preset)
-        if m.krisp_enabled:
-            out["krisp_enabled"] = True
-        media = _media(m.media)
-        if media:
-            out["media"] = media
-        return out
+    def value(self, res: LiveResource, spec: FieldSpec, v: Any, required: bool) -> Any:
+        """One row's YAML value; None leaves it out (empty or the default)."""
+        kind = spec.value
+        if kind is Value.METADATA:
+            # text stays text (the marker goes on a last line); keys stay keys
+            return _escape(v) if isinstance(v, str) else _escape(dict(v)) if v else None
+        if kind is Value.MEDIA:
+            return _media(v)
+        if kind is Value.RULE:
+            return _rule(v)
+        if kind is Value.TRUNKS:
+            return self.trunks(res, v) if v else None
+        if not v and not required:
+            return None
+        if kind is Value.ENUM:
+            return v.value if v.value != spec.default else None
+        if kind is Value.DURATION:
+            return format_duration(v)
+        if kind is Value.BOOL:
+            return True
+        if kind is Value.LIST:
+            return _escape(list(v))
+        if kind is Value.MAP:
+            return _escape(dict(v))
+        return _escape(v)
 
     def add(self, res: LiveResource) -> None:
-        if res.model is None:
+        m = res.model
+        if m is None:
             self.result.warnings.append(f"skipped {res.label()}: {res.error}")
             return
-        if res.kind == "outbound_trunk":
-            out = self.outbound(res)
-        elif res.kind == "inbound_trunk":
-            out = self.inbound(res)
-        else:
-            out = self.rule(res)
-        user = res.model.metadata
-        if isinstance(user, str):
-            out["metadata"] = _escape(user)  # text stays text; the marker goes on a last line
-        elif user:
-            out["metadata"] = _escape(dict(user))
+        fields = MODEL_OF[res.kind].model_fields
+        out: dict[str, Any] = {}
+        for spec in FIELDS[res.kind]:
+            if not spec.imported:
+                continue
+            if spec.group:
+                if spec.group not in out:  # the nested model (auth) as one mapping
+                    auth = getattr(m, spec.group, None)
+                    value = self.auth(
+                        res,
+                        getattr(auth, "username", "") if auth else "",
+                        getattr(auth, "realm", "") if auth else "",
+                    )
+                    out[spec.group] = value
+                continue
+            value = self.value(res, spec, value_at(m, spec), fields[spec.path].is_required())
+            if value is not None:
+                out[spec.path] = value
+        out = {k: v for k, v in out.items() if v is not None}
         self.result.data.setdefault(SECTION_OF[res.kind], {})[res.name] = out
+
+
+def _rule(r: Rule) -> dict[str, Any]:
+    which = rule_which(r)
+    body = getattr(r, which).model_dump(mode="json")
+    body = {k: v for k, v in body.items() if v not in ("", False) or k == "room_name"}
+    return {which: _escape(body)}
 
 
 def _select(state: LiveState, selectors: Sequence[str]) -> list[LiveResource]:

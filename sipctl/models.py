@@ -584,11 +584,4 @@ class ConfigFile(Strict):
 
 
 SECTIONS = ("outbound_trunks", "inbound_trunks", "dispatch_rules", "test_calls")
-RESOURCE_SECTIONS = ("outbound_trunks", "inbound_trunks", "dispatch_rules")
-Kind = Literal["outbound_trunk", "inbound_trunk", "dispatch_rule"]
-KIND_OF_SECTION: dict[str, Kind] = {
-    "outbound_trunks": "outbound_trunk",
-    "inbound_trunks": "inbound_trunk",
-    "dispatch_rules": "dispatch_rule",
-}
 Resource = OutboundTrunk | InboundTrunk | DispatchRule

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from typing import Any
@@ -11,6 +12,14 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 MASK = "(sensitive value)"
+
+
+@functools.lru_cache(maxsize=4096)
+def fingerprint(value: str, key: str) -> str:
+    """HMAC-SHA256(key, value)[:16]: how sipctl shows and records a secret without it.
+
+    ``key`` is the API secret. Cached: thousands of trunks usually share a few passwords."""
+    return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 class Secret:
@@ -27,11 +36,6 @@ class Secret:
 
     def reveal(self) -> str:
         return self._value
-
-    def fingerprint(self, key: str) -> str:
-        """HMAC-SHA256 of the value keyed with ``key`` (the API secret), 16 hex chars."""
-        mac = hmac.new(key.encode(), self._value.encode(), hashlib.sha256)
-        return mac.hexdigest()[:16]
 
     def __bool__(self) -> bool:
         return bool(self._value)

@@ -8,12 +8,11 @@ from typing import Any
 from livekit.protocol import sip as pb
 
 from sipctl.config.loader import Config
-from sipctl.livekit.resource import LiveState
+from sipctl.live import LiveState
 from sipctl.livekit.state import build_state
 from sipctl.models import DispatchRule, InboundTrunk, OutboundTrunk, Settings, TestCall
 from sipctl.ownership import Marker, render_metadata
-from sipctl.plan import fingerprint
-from sipctl.secrets import Secret
+from sipctl.secrets import Secret, fingerprint
 
 API_SECRET = "unit-test-api-secret-0123456789abcdef"
 PASSWORD = "s3cr3t-Pa55w0rd-zq"

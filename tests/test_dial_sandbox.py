@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from sipctl.commands.common import Connection
 from sipctl.dial import CallLimiter, DialRunner, run_calls
+from sipctl.livekit.connection import Connection
 from sipctl.models import TestCall
 from sipctl.results import DialEvent, Reason, Verdict
 from sipctl.sandbox.provider import NUMBERS, Provider

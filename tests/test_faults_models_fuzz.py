@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from livekit.protocol import sip as pb
 from pydantic import BaseModel, ValidationError
 
-from sipctl.livekit.mapping import dispatch_from_proto, inbound_from_proto, outbound_from_proto
+from sipctl.livekit.mapping import from_proto
 from sipctl.models import (
     DispatchRule,
     InboundTrunk,
@@ -178,9 +178,9 @@ def test_live_mapping_never_raises(
         out.media.encryption = len(media_codecs) * 7  # 7, 14: unknown values
         inb.media.media_timeout.seconds = -len(media_codecs)
     results = [
-        outbound_from_proto(out),
-        inbound_from_proto(inb),
-        dispatch_from_proto(rule, {inb.sip_trunk_id: inb.name}),
+        from_proto("outbound_trunk", out),
+        from_proto("inbound_trunk", inb),
+        from_proto("dispatch_rule", rule, {inb.sip_trunk_id: inb.name}),
     ]
     for res in results:
         event(f"{res.kind} {'readable' if res.model is not None else 'unreadable'}")

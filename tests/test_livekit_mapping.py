@@ -5,9 +5,9 @@ from __future__ import annotations
 from livekit.protocol import room
 from livekit.protocol import sip as pb
 
+from sipctl.canonical import canonical
 from sipctl.livekit import mapping
 from sipctl.ownership import Marker
-from sipctl.plan import canonical
 from tests.reconcile_helpers import in_model, out_model, rule_model
 
 
@@ -25,12 +25,14 @@ def test_outbound_round_trip() -> None:
         media={"codecs": ["PCMU/8000", "opus"], "encryption": "allow", "media_timeout": "15s"},
         metadata={"team": "voice"},
     )
-    info = mapping.outbound_to_proto("acme", model, mapping.metadata_for(model, Marker()), "ST_1")
+    info = mapping.to_proto(
+        "outbound_trunk", "acme", model, mapping.metadata_for(model, Marker()), rid="ST_1"
+    )
     assert info.transport == pb.SIP_TRANSPORT_TLS
     assert info.auth_password == "pw-xyz"
     assert info.media.media_timeout.seconds == 15
     assert info.media_encryption == pb.SIP_MEDIA_ENCRYPT_ALLOW
-    back = mapping.outbound_from_proto(info)
+    back = mapping.from_proto("outbound_trunk", info)
     assert (back.id, back.name, back.password, back.error) == ("ST_1", "acme", "pw-xyz", None)
     assert back.marker == Marker()
     assert back.model is not None
@@ -46,8 +48,8 @@ def test_inbound_round_trip() -> None:
         max_call_duration="1h",
         krisp_enabled=True,
     )
-    info = mapping.inbound_to_proto("office", model, "", "ST_2")
-    back = mapping.inbound_from_proto(info)
+    info = mapping.to_proto("inbound_trunk", "office", model, "", rid="ST_2")
+    back = mapping.from_proto("inbound_trunk", info)
     assert back.model is not None
     assert canonical("inbound_trunk", back.model) == canonical("inbound_trunk", model)
 
@@ -56,12 +58,14 @@ def test_dispatch_round_trip_maps_trunk_ids_to_names() -> None:
     model = rule_model(
         trunks=["office"], numbers=["+15550200001"], attributes={"a": "b"}, room_preset="p"
     )
-    info = mapping.dispatch_to_proto("r", model, "", ["ST_office"], "SDR_1")
+    info = mapping.to_proto(
+        "dispatch_rule", "r", model, "", {"office": "ST_office"}.__getitem__, "SDR_1"
+    )
     assert list(info.trunk_ids) == ["ST_office"]
-    back = mapping.dispatch_from_proto(info, {"ST_office": "office"})
+    back = mapping.from_proto("dispatch_rule", info, {"ST_office": "office"})
     assert back.model is not None
     assert canonical("dispatch_rule", back.model) == canonical("dispatch_rule", model)
-    unknown = mapping.dispatch_from_proto(info, {})
+    unknown = mapping.from_proto("dispatch_rule", info, {})
     assert unknown.model is not None and unknown.model.trunks == ["ST_office"]  # type: ignore[union-attr]
 
 
@@ -78,7 +82,7 @@ def test_live_values_the_config_would_reject_are_kept() -> None:
     info = pb.SIPOutboundTrunkInfo(
         sip_trunk_id="ST_1", name="odd", address="sip:bad@x", numbers=["abc"]
     )
-    res = mapping.outbound_from_proto(info)
+    res = mapping.from_proto("outbound_trunk", info)
     assert res.error is None and res.model is not None
     assert res.model.address == "sip:bad@x"  # type: ignore[union-attr]
 
@@ -88,7 +92,7 @@ def test_unknown_enum_and_non_json_metadata() -> None:
         sip_trunk_id="ST_1", name="x", numbers=["+1555"], metadata="plain text"
     )
     info.include_headers = 7  # type: ignore[assignment]
-    res = mapping.inbound_from_proto(info)
+    res = mapping.from_proto("inbound_trunk", info)
     assert res.model is None
     assert res.error == (
         "LiveKit returned inbound trunk 'x' (ST_1) that sipctl cannot read: unknown "

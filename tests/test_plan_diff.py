@@ -9,9 +9,10 @@ from livekit.protocol import sip as pb
 
 from sipctl.config.loader import Config
 from sipctl.errors import LiveKitError, SipctlError
-from sipctl.livekit.resource import LiveState
+from sipctl.live import LiveState
 from sipctl.models import DispatchRule
-from sipctl.plan import Plan, make_plan
+from sipctl.plan import make_plan
+from sipctl.plan_result import Plan
 from tests.reconcile_helpers import (
     API_SECRET,
     config,

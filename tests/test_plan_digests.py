@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sipctl.plan import compute_digests, live_names, make_plan, stale_reasons
+from sipctl.plan import make_plan
+from sipctl.saved_plan import compute_digests, live_names, stale_reasons
 from tests.reconcile_helpers import API_SECRET, config, live, out_model, outbound_pb
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
-from sipctl.plan import compute_digests, make_plan
+from sipctl.livekit.connection import Connection
+from sipctl.plan import make_plan
 from sipctl.render import plan_json, plan_markdown, plan_text
+from sipctl.saved_plan import compute_digests, header
 from tests.reconcile_helpers import (
     API_SECRET,
     config,
@@ -61,7 +63,7 @@ def test_no_changes_text() -> None:
 
 
 def test_json_is_versioned_ordered_and_round_trips() -> None:
-    doc = json.loads(plan_json.render(_mixed(), livekit_url="http://lk", api_key="key"))
+    doc = json.loads(plan_json.render(_mixed(), header(Connection("http://lk", "key", "s"), "")))
     assert list(doc) == [
         "format_version",
         "kind",
@@ -100,7 +102,7 @@ def test_json_is_versioned_ordered_and_round_trips() -> None:
     assert doc["checksum"].startswith("sha256:")
     assert doc["unmanaged"] == [{"kind": "outbound_trunk", "name": "manual", "id": "ST_u"}]
     # stable: the same plan renders byte for byte the same
-    assert plan_json.render(_mixed()) == plan_json.render(_mixed())
+    assert plan_json.render(_mixed(), {}) == plan_json.render(_mixed(), {})
 
 
 def test_markdown_for_a_pull_request() -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
-from sipctl.plan import Plan, compute_digests, fingerprint, make_plan
+from sipctl.plan import make_plan
+from sipctl.plan_result import Plan
 from sipctl.render import plan_json, plan_markdown, plan_text
+from sipctl.saved_plan import compute_digests
+from sipctl.secrets import fingerprint
 from tests.reconcile_helpers import API_SECRET, PASSWORD, config, live, out_model, outbound_pb
 
 ROTATED = "n3w-r0tated-Pa55-qq"
@@ -49,7 +52,7 @@ def test_password_changed_out_of_band_is_seen_when_returned() -> None:
 
 def test_same_config_same_plan_on_every_runner() -> None:
     a, b = _plan(ROTATED, masked=True), _plan(ROTATED, masked=True)
-    assert plan_json.document(a) == plan_json.document(b)
+    assert plan_json.document(a, {}) == plan_json.document(b, {})
 
 
 def test_masked_adopt_cannot_compare_and_pushes_the_password() -> None:
@@ -72,7 +75,7 @@ def test_no_rendering_contains_a_password() -> None:
             plan_text.render(plan),
             plan_text.render(plan, color=True),
             plan_markdown.render(plan),
-            plan_json.render(plan, livekit_url="http://x", api_key="k"),
+            plan_json.render(plan, {"livekit_url": "http://x", "api_key": "k"}),
             repr(plan),
         ]
         for text in texts:

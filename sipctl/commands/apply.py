@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
+from sipctl.apply import apply_plan
+from sipctl.apply_result import ApplyReport
 from sipctl.commands.common import (
     EXIT_CHECK_FAILED,
     EXIT_ERROR,
@@ -21,6 +23,10 @@ from sipctl.commands.common import (
     load,
 )
 from sipctl.errors import SipctlError
+from sipctl.plan import raise_if_unsafe
+from sipctl.reconcile import current_plan
+from sipctl.render import apply_json, apply_text, plan_json, plan_text
+from sipctl.saved_plan import SavedPlan, header
 
 EXIT_INTERRUPTED = 130
 
@@ -76,24 +82,17 @@ def command(
     Exit 0; 1 when a change failed (the report lists every change as applied, failed or
     not attempted); 3 when a verification dial failed.
     """
-    import asyncio
-
-    from sipctl.apply import apply_plan
-    from sipctl.plan import raise_if_unsafe
-    from sipctl.reconcile import check_saved, current_plan, load_saved, saved_options
-    from sipctl.render import apply_json, apply_text, plan_json, plan_text
-
     config = load(opts)
     freeze_config()
-    saved: dict[str, Any] | None = None
+    saved: SavedPlan | None = None
     if plan_file is not None:
         if targets or allow_delete:
             raise SipctlError(
                 "--target and --allow-delete cannot be combined with a saved plan: they "
                 "were fixed when the plan was made"
             )
-        saved = load_saved(plan_file)
-        allow_delete, targets = saved_options(saved)
+        saved = SavedPlan.load(plan_file)
+        allow_delete, targets = saved.allow_delete, saved.targets
     connection = conn.get()
     plan, state = asyncio.run(
         current_plan(
@@ -104,21 +103,14 @@ def command(
             digests=saved is not None or fmt == "json",
         )
     )
-    if saved is not None and plan_file is not None:
-        check_saved(saved, plan_file, plan, state, connection)
-    meta = {
-        "livekit_url": connection.url,
-        "api_key": connection.api_key,
-        "config_dir": str(opts.config),
-    }
+    if saved is not None:
+        saved.check(plan, state, connection)
     as_json = fmt == "json"
-    plan_doc = plan_json.document(plan, **meta) if as_json else None
+    plan_doc = plan_json.document(plan, header(connection, str(opts.config))) if as_json else None
     if not as_json:
         click.echo(plan_text.render(plan, color=opts.color), nl=False, color=opts.color)
     if not plan.has_changes:
         if as_json:
-            from sipctl.apply import ApplyReport
-
             click.echo(
                 apply_json.render(ApplyReport([]), exit_code=EXIT_OK, plan=plan_doc), nl=False
             )

@@ -13,6 +13,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from sipctl.errors import ConfigError, SipctlError
+from sipctl.livekit.connection import Connection
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -54,16 +55,6 @@ def common_options(fn: F) -> F:
         return fn(*args, opts=Options(config_dir, debug, color), **kw)
 
     return wrapper  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class Connection:
-    url: str
-    api_key: str
-    api_secret: str
-
-    def __repr__(self) -> str:
-        return f"Connection(url={self.url!r}, api_key={self.api_key!r}, api_secret='***')"
 
 
 def connection_options(fn: F) -> F:

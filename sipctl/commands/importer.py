@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import click
@@ -13,7 +14,10 @@ from sipctl.commands.common import (
     connection_options,
     handle_errors,
 )
+from sipctl.commands.plan import write_atomic
 from sipctl.errors import SipctlError
+from sipctl.importer import import_resources, render_yaml
+from sipctl.reconcile import read_live
 
 
 @click.command("import")
@@ -40,12 +44,6 @@ def command(
     LiveKit. `sipctl plan` then shows the resources as ~ adopt, and `sipctl apply` marks
     them managed.
     """
-    import asyncio
-
-    from sipctl.commands.plan import write_atomic
-    from sipctl.importer import import_resources, render_yaml
-    from sipctl.reconcile import read_live
-
     if out is not None and out.exists() and not force:
         raise SipctlError(f"{out} exists: choose another --out, or pass --force to overwrite it")
     connection = conn.get()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -17,15 +20,14 @@ from sipctl.commands.common import (
     handle_errors,
     load,
 )
+from sipctl.errors import SipctlError
+from sipctl.reconcile import current_plan
+from sipctl.render import plan_json, plan_markdown, plan_text
+from sipctl.saved_plan import header
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file, so a reader never sees half."""
-    import os
-    import tempfile
-
-    from sipctl.errors import SipctlError
-
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
@@ -85,11 +87,6 @@ def command(
     + create, ~ update (field: old -> new), - delete, ~ adopt; secrets are shown as
     (sensitive value). Exit 0, or with --detailed-exitcode 2 when there are changes.
     """
-    import asyncio
-
-    from sipctl.reconcile import current_plan
-    from sipctl.render import plan_json
-
     config = load(opts)
     freeze_config()
     connection = conn.get()
@@ -102,22 +99,14 @@ def command(
             digests=fmt == "json" or out is not None,
         )
     )
-    meta = {
-        "livekit_url": connection.url,
-        "api_key": connection.api_key,
-        "config_dir": str(opts.config),
-    }
+    meta = header(connection, str(opts.config))
     if out is not None:
-        write_atomic(out, plan_json.render(plan, **meta))
+        write_atomic(out, plan_json.render(plan, meta))
     if fmt == "json":
-        click.echo(plan_json.render(plan, **meta), nl=False)
+        click.echo(plan_json.render(plan, meta), nl=False)
     elif fmt == "markdown":
-        from sipctl.render import plan_markdown
-
         click.echo(plan_markdown.render(plan), nl=False)
     else:
-        from sipctl.render import plan_text
-
         click.echo(plan_text.render(plan, color=opts.color), nl=False, color=opts.color)
     if out is not None:
         click.echo(f"Saved the plan to {out}: apply it with `sipctl apply {out}`.", err=True)

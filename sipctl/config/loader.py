@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from sipctl.config.yamlsource import Located, Path_, Pos, load_yaml
 from sipctl.errors import ConfigError, Problem, format_path
+from sipctl.fields import KINDS, SECRET_PATHS, SECTION_OF
 from sipctl.models import (
     DIGITS,
     SECTIONS,
@@ -36,9 +37,8 @@ from sipctl.secrets import Secret
 
 TOP_LEVEL = (*SECTIONS, "settings")
 # Fields that hold secrets: always ${VAR} references, never echoed in messages.
-SECRET_FIELDS: tuple[tuple[str, ...], ...] = (
-    ("outbound_trunks", "*", "auth", "password"),
-    ("inbound_trunks", "*", "auth", "password"),
+SECRET_FIELDS: tuple[tuple[str, ...], ...] = tuple(
+    (SECTION_OF[kind], "*", *path.split(".")) for kind in KINDS for path in SECRET_PATHS[kind]
 )
 _VAR = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _VAR_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$")

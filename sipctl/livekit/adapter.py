@@ -15,7 +15,11 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from livekit.protocol import sip as pb
+
+from sipctl.canonical import desired_password
 from sipctl.errors import LiveKitError, SipctlError
+from sipctl.live import LiveResource
 from sipctl.livekit import mapping
 from sipctl.livekit.client import (
     ConnectionLike,
@@ -24,11 +28,10 @@ from sipctl.livekit.client import (
     UnreadableAnswer,
     call,
 )
-from sipctl.livekit.resource import LiveResource
 from sipctl.livekit.state import find_managed
-from sipctl.models import DispatchRule, InboundTrunk, OutboundTrunk
 from sipctl.ownership import Marker
-from sipctl.plan import PASSWORD, Change, desired_password, fingerprint
+from sipctl.plan_result import PASSWORD, Change
+from sipctl.secrets import fingerprint
 
 if TYPE_CHECKING:
     from livekit.api import LiveKitAPI
@@ -52,21 +55,11 @@ def _metadata(change: Change, api_secret: str) -> str:
     return mapping.metadata_for(change.desired, marker_for(change, api_secret))
 
 
-def _trunk_ids(model: DispatchRule, trunk_ids: TrunkIds) -> list[str]:
-    return [trunk_ids(name) for name in model.trunks]
-
-
 def build_info(change: Change, api_secret: str, trunk_ids: TrunkIds, rid: str = "") -> Any:
     """The full ``SIP*Info`` of a change's desired state (for create and replace)."""
-    m = change.desired
+    assert change.desired is not None
     meta = _metadata(change, api_secret)
-    if isinstance(m, OutboundTrunk):
-        info: Any = mapping.outbound_to_proto(change.name, m, meta, rid)
-    elif isinstance(m, InboundTrunk):
-        info = mapping.inbound_to_proto(change.name, m, meta, rid)
-    else:
-        assert isinstance(m, DispatchRule)
-        info = mapping.dispatch_to_proto(change.name, m, meta, _trunk_ids(m, trunk_ids), rid)
+    info = mapping.to_proto(change.kind, change.name, change.desired, meta, trunk_ids, rid)
     if rid and change.live is not None:
         mapping.carry_unmodelled(change.kind, info, change.live.info)
     return info
@@ -75,8 +68,6 @@ def build_info(change: Change, api_secret: str, trunk_ids: TrunkIds, rid: str = 
 async def create(
     api: LiveKitAPI, conn: ConnectionLike, change: Change, trunk_ids: TrunkIds
 ) -> LiveResource:
-    from livekit.protocol import sip as pb
-
     info = build_info(change, conn.api_secret, trunk_ids)
     what = f"creating {change.label()}"
 
@@ -112,68 +103,39 @@ async def create(
 
 
 def _answer(change: Change, got: Any) -> LiveResource:
-    if change.kind == "outbound_trunk":
-        res = mapping.outbound_from_proto(got)
-    elif change.kind == "inbound_trunk":
-        res = mapping.inbound_from_proto(got)
-    else:
-        res = mapping.dispatch_from_proto(got, {})
+    res = mapping.from_proto(change.kind, got)
     if not res.id:
         raise UnreadableAnswer(f"LiveKit answered the write of {change.label()} without an ID")
     return res
 
 
-def _media_update(change: Change) -> Any:
-    """``media`` for an update: the whole config (an empty one clears it)."""
-    from livekit.protocol import sip as pb
-
-    assert change.desired is not None
-    media = mapping.media_to_proto(change.desired.media)
-    return media if media is not None else pb.SIPMediaConfig()
+_UPDATE = {
+    "outbound_trunk": "update_outbound_trunk_fields",
+    "inbound_trunk": "update_inbound_trunk_fields",
+    "dispatch_rule": "update_dispatch_rule_fields",
+}
 
 
 async def update(
     api: LiveKitAPI, conn: ConnectionLike, change: Change, trunk_ids: TrunkIds
 ) -> LiveResource:
-    """Send only what changed (plus the marker) through LiveKit's ``update``."""
+    """Send only what changed (plus the marker) through LiveKit's ``update``; the
+    keywords come from the field table (``sipctl.fields``)."""
     assert change.id is not None and change.desired is not None
     rid = change.id
-    changed = change.changed()
-    what = f"updating {change.label()}"
-    meta = _metadata(change, conn.api_secret)
-    m = change.desired
-    kw: dict[str, Any] = {"metadata": meta}
-    if isinstance(m, OutboundTrunk | InboundTrunk):
-        if "auth.username" in changed:
-            kw["auth_username"] = m.auth.username if m.auth else ""
-        if PASSWORD in changed or change.push_password:
-            kw["auth_password"] = desired_password(m)
-        if "media" in changed:
-            kw["media"] = _media_update(change)
-        if "numbers" in changed:
-            kw["numbers"] = list(m.numbers)
-    if isinstance(m, OutboundTrunk):
-        if "address" in changed:
-            kw["address"] = m.address
-        if "transport" in changed:
-            kw["transport"] = mapping.transport_to_proto(m.transport)
-        got: Any = await call(conn, what, lambda: api.sip.update_outbound_trunk_fields(rid, **kw))
-    elif isinstance(m, InboundTrunk):
-        for name in ("allowed_addresses", "allowed_numbers"):
-            if name in changed:
-                kw[name] = list(getattr(m, name))
-        got = await call(conn, what, lambda: api.sip.update_inbound_trunk_fields(rid, **kw))
-    else:
-        assert isinstance(m, DispatchRule)
-        if "trunks" in changed:
-            kw["trunk_ids"] = _trunk_ids(m, trunk_ids)
-        if "rule" in changed:
-            kw["rule"] = mapping.rule_to_proto(m.rule)
-        if "attributes" in changed:
-            old = change.live.model.attributes if change.live and change.live.model else {}  # type: ignore[union-attr]
-            # update merges attributes: a removed key is sent with an empty value
-            kw["attributes"] = {**{k: "" for k in old}, **m.attributes}
-        got = await call(conn, what, lambda: api.sip.update_dispatch_rule_fields(rid, **kw))
+    rows = change.changed()
+    if change.push_password:
+        rows.add(PASSWORD)
+    kw = mapping.update_args(
+        change.kind,
+        change.desired,
+        rows,
+        metadata=_metadata(change, conn.api_secret),
+        old=change.live.model if change.live is not None else None,
+        trunk_ids=trunk_ids,
+    )
+    send = getattr(api.sip, _UPDATE[change.kind])
+    got = await call(conn, f"updating {change.label()}", lambda: send(rid, **kw))
     return _answer(change, got)
 
 
@@ -196,8 +158,6 @@ async def replace(
 
 
 async def delete(api: LiveKitAPI, conn: ConnectionLike, change: Change) -> None:
-    from livekit.protocol import sip as pb
-
     assert change.id is not None
     rid = change.id
     what = f"deleting {change.label()}"
@@ -238,16 +198,6 @@ async def execute(
         return await update(api, conn, change, trunk_ids)
     except (UnreadableAnswer, TransientError) as exc:
         raise LiveKitError(f"{exc} ({UNCERTAIN})") from None
-
-
-def is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, TransientError)
-
-
-def error_text(exc: BaseException) -> str:
-    if isinstance(exc, SipctlError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
 
 
 def trunk_resolver(known: Mapping[str, str], created: Mapping[str, str]) -> TrunkIds:

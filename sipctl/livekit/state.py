@@ -16,11 +16,18 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from livekit.protocol.models import Pagination
+from livekit.protocol.sip import (
+    ListSIPDispatchRuleRequest,
+    ListSIPInboundTrunkRequest,
+    ListSIPOutboundTrunkRequest,
+)
+
 from sipctl.errors import LiveKitError
+from sipctl.fields import Kind
+from sipctl.live import LiveResource, LiveState
 from sipctl.livekit.client import ConnectionLike, call
-from sipctl.livekit.mapping import dispatch_from_proto, inbound_from_proto, outbound_from_proto
-from sipctl.livekit.resource import LiveResource, LiveState
-from sipctl.models import Kind
+from sipctl.livekit.mapping import from_proto
 
 if TYPE_CHECKING:
     from livekit.api import LiveKitAPI
@@ -65,7 +72,6 @@ async def _list(
     conn: ConnectionLike, what: str, method: Any, request: Any, id_field: str
 ) -> list[Any]:
     """Every item of one SIP List method (``method`` is bound to the client)."""
-    from livekit.protocol.models import Pagination
 
     async def fetch(req: Any) -> Sequence[Any]:
         return list((await method(req)).items)
@@ -80,26 +86,32 @@ async def _list(
 
 
 async def list_outbound(api: LiveKitAPI, conn: ConnectionLike) -> list[Any]:
-    from livekit.protocol.sip import ListSIPOutboundTrunkRequest as Req
-
     return await _list(
-        conn, "listing outbound trunks", api.sip.list_outbound_trunk, Req, "sip_trunk_id"
+        conn,
+        "listing outbound trunks",
+        api.sip.list_outbound_trunk,
+        ListSIPOutboundTrunkRequest,
+        "sip_trunk_id",
     )
 
 
 async def list_inbound(api: LiveKitAPI, conn: ConnectionLike) -> list[Any]:
-    from livekit.protocol.sip import ListSIPInboundTrunkRequest as Req
-
     return await _list(
-        conn, "listing inbound trunks", api.sip.list_inbound_trunk, Req, "sip_trunk_id"
+        conn,
+        "listing inbound trunks",
+        api.sip.list_inbound_trunk,
+        ListSIPInboundTrunkRequest,
+        "sip_trunk_id",
     )
 
 
 async def list_dispatch(api: LiveKitAPI, conn: ConnectionLike) -> list[Any]:
-    from livekit.protocol.sip import ListSIPDispatchRuleRequest as Req
-
     return await _list(
-        conn, "listing dispatch rules", api.sip.list_dispatch_rule, Req, "sip_dispatch_rule_id"
+        conn,
+        "listing dispatch rules",
+        api.sip.list_dispatch_rule,
+        ListSIPDispatchRuleRequest,
+        "sip_dispatch_rule_id",
     )
 
 
@@ -107,14 +119,14 @@ def build_state(outbound: Sequence[Any], inbound: Sequence[Any], rules: Sequence
     """Map the listed protobufs to models and sort them by ownership."""
     state = LiveState()
     for info in outbound:
-        state.add(outbound_from_proto(info))
+        state.add(from_proto("outbound_trunk", info))
     for info in inbound:
-        res = inbound_from_proto(info)
+        res = from_proto("inbound_trunk", info)
         state.add(res)
         if res.id:
             state.inbound_names[res.id] = res.name
     for info in rules:
-        state.add(dispatch_from_proto(info, state.inbound_names))
+        state.add(from_proto("dispatch_rule", info, state.inbound_names))
     return state
 
 
@@ -130,10 +142,8 @@ async def find_managed(
     api: LiveKitAPI, conn: ConnectionLike, kind: Kind, name: str
 ) -> LiveResource | None:
     """Look one managed resource up by name (before retrying a create)."""
-    if kind == "outbound_trunk":
-        items = [outbound_from_proto(i) for i in await list_outbound(api, conn)]
-    elif kind == "inbound_trunk":
-        items = [inbound_from_proto(i) for i in await list_inbound(api, conn)]
-    else:
-        items = [dispatch_from_proto(i, {}) for i in await list_dispatch(api, conn)]
+    lister = {"outbound_trunk": list_outbound, "inbound_trunk": list_inbound}.get(
+        kind, list_dispatch
+    )
+    items = [from_proto(kind, i) for i in await lister(api, conn)]
     return next((r for r in items if r.managed and r.name == name), None)

@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sipctl.apply import ApplyReport, Outcome
+from sipctl.apply_result import ApplyReport, Outcome
 from sipctl.render import apply_text
+from sipctl.render.check_json import _result
 
 FORMAT_VERSION = 1
 
@@ -44,11 +45,7 @@ def _outcome(o: Outcome) -> dict[str, Any]:
 def document(
     report: ApplyReport, *, exit_code: int, plan: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    results: list[dict[str, Any]] = []
-    if report.verification:
-        from sipctl.render.check_json import _result
-
-        results = [_result(r) for r in report.verification]
+    results = [_result(r) for r in report.verification]
     passed = sum(1 for r in report.verification if r.ok)
     return {
         "format_version": FORMAT_VERSION,

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sipctl.apply import ApplyReport, Outcome
+import click
+
+from sipctl.apply_result import ApplyReport, Outcome
+from sipctl.render.check_text import line
 from sipctl.render.plan_text import SYMBOL
 
 STATUS_COLOR = {"applied": "green", "failed": "red", "not attempted": "yellow"}
 
 
 def _style(text: str, color: bool, **kw: Any) -> str:
-    if not color:
-        return text
-    import click
-
-    return click.style(text, **kw)
+    return click.style(text, **kw) if color else text
 
 
 def outcome_line(o: Outcome, *, color: bool = False) -> str:
@@ -51,8 +50,6 @@ def summary(report: ApplyReport) -> str:
 
 
 def render(report: ApplyReport, *, color: bool = False) -> str:
-    from sipctl.render.check_text import line
-
     out = [outcome_line(o, color=color) for o in report.outcomes]
     out.append("")
     out.append(_style(summary(report), color, bold=True))

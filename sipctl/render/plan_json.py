@@ -29,6 +29,8 @@
      "digests": {"config": {"outbound_trunk/acme-us": "..."},
                  "live": {"outbound_trunk/ST_...": "..."}}}
 
+The first keys (``format_version`` to ``config_dir``) come from the saved-plan module,
+which owns the format (``sipctl.saved_plan.header``); this module only serialises.
 No secret value is ever written: sensitive fields carry ``(sensitive value)`` and an
 HMAC-SHA256 fingerprint keyed with the API secret; digests are keyed the same way.
 """
@@ -36,14 +38,11 @@ HMAC-SHA256 fingerprint keyed with the API secret; digests are keyed the same wa
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from sipctl import __version__
-from sipctl.livekit.resource import LiveResource
-from sipctl.plan import Change, FieldChange, Plan
-
-FORMAT_VERSION = 1
-KIND = "sipctl-plan"
+from sipctl.live import LiveResource
+from sipctl.plan_result import Change, FieldChange, Plan
 
 
 def _field(f: FieldChange) -> dict[str, Any]:
@@ -75,17 +74,11 @@ def _ref(r: LiveResource) -> dict[str, Any]:
     return {"kind": r.kind, "name": r.name, "id": r.id}
 
 
-def document(
-    plan: Plan, *, livekit_url: str = "", api_key: str = "", config_dir: str = ""
-) -> dict[str, Any]:
+def document(plan: Plan, header: Mapping[str, Any]) -> dict[str, Any]:
+    """``header``: the format's first keys, from ``sipctl.saved_plan.header``."""
     s = plan.safety
     return {
-        "format_version": FORMAT_VERSION,
-        "kind": KIND,
-        "sipctl_version": __version__,
-        "livekit_url": livekit_url,
-        "api_key": api_key,
-        "config_dir": config_dir,
+        **header,
         "options": {"allow_delete": plan.allow_delete, "targets": list(plan.targets)},
         "summary": {
             "create": plan.count("create"),
@@ -108,10 +101,10 @@ def document(
             "problems": s.problems(),
         },
         "warnings": list(plan.warnings),
-        "checksum": plan.checksum(),
+        "checksum": plan.checksum,
         "digests": plan.digests,
     }
 
 
-def render(plan: Plan, **kw: str) -> str:
-    return json.dumps(document(plan, **kw), indent=2, ensure_ascii=False) + "\n"
+def render(plan: Plan, header: Mapping[str, Any]) -> str:
+    return json.dumps(document(plan, header), indent=2, ensure_ascii=False) + "\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sipctl.plan import Plan
+from sipctl.plan_result import Plan
 from sipctl.render import plan_text
 
 _ICON = {"create": "➕", "update": "✏️", "delete": "🗑️", "adopt": "📌"}

@@ -18,8 +18,10 @@ import json
 import re
 from typing import Any
 
+import click
+
 from sipctl.durations import format_duration
-from sipctl.plan import Change, FieldChange, Plan
+from sipctl.plan_result import Change, FieldChange, Plan
 from sipctl.secrets import MASK
 
 SYMBOL = {"create": "+", "update": "~", "delete": "-", "adopt": "~"}
@@ -78,11 +80,7 @@ def change_lines(c: Change) -> list[str]:
 
 
 def _style(text: str, color: bool, **kw: Any) -> str:
-    if not color:
-        return text
-    import click
-
-    return click.style(text, **kw)
+    return click.style(text, **kw) if color else text
 
 
 def render(plan: Plan, *, color: bool = False) -> str:

@@ -1,20 +1,14 @@
-"""A live resource as sipctl sees it (no livekit import: the plan logic uses it too)."""
+"""What LiveKit holds, as sipctl sees it: plain objects the adapter fills (from the SDK's
+protobufs) and the plan, apply and renderers read (no SDK import here)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from sipctl.models import Kind, Resource
+from sipctl.fields import KINDS, TITLE, Kind, describe
+from sipctl.models import Resource
 from sipctl.ownership import Marker
-
-KINDS: tuple[Kind, ...] = ("outbound_trunk", "inbound_trunk", "dispatch_rule")
-
-KIND_TITLE: dict[str, str] = {
-    "outbound_trunk": "outbound trunk",
-    "inbound_trunk": "inbound trunk",
-    "dispatch_rule": "dispatch rule",
-}
 
 
 @dataclass
@@ -39,11 +33,6 @@ class LiveResource:
         return describe(self.kind, self.name, self.id)
 
 
-def describe(kind: str, name: str, rid: str | None = None) -> str:
-    title = KIND_TITLE.get(kind, kind)
-    return f"{title} {name!r}" + (f" ({rid})" if rid else "")
-
-
 @dataclass
 class Duplicate:
     kind: Kind
@@ -52,7 +41,7 @@ class Duplicate:
 
     def __str__(self) -> str:
         return (
-            f"{len(self.ids)} live {KIND_TITLE[self.kind]}s are managed under the name "
+            f"{len(self.ids)} live {TITLE[self.kind]}s are managed under the name "
             f"{self.name!r}: {', '.join(self.ids)}; delete or rename all but one (sipctl "
             "identifies a resource by its name)"
         )
@@ -102,6 +91,3 @@ class LiveState:
 
     def count_managed(self) -> int:
         return sum(len(v) for v in self.managed.values())
-
-    def find(self, kind: Kind, name: str) -> LiveResource | None:
-        return self.managed[kind].get(name)

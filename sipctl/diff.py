@@ -1,0 +1,182 @@
+"""Compare one declared model with one live resource: the fields that differ, and whether
+LiveKit's update can send them or a replace is needed (both read from :mod:`sipctl.fields`).
+
+Passwords are compared without being shown: with the value when the server returns it,
+otherwise with the HMAC fingerprint sipctl keeps in the marker (keyed with the API secret).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from sipctl.canonical import canonical, default_of, desired_password
+from sipctl.fields import FIELDS, Kind, Value, order, spec_of
+from sipctl.live import LiveResource
+from sipctl.models import Resource
+from sipctl.plan_result import PASSWORD, Change, FieldChange, Method
+from sipctl.secrets import MASK, fingerprint
+
+_MISSING = object()
+
+
+def create_fields(kind: str, model: Resource) -> list[FieldChange]:
+    """What a create shows: every field that is not empty or its default."""
+    out = []
+    for path, value in canonical(kind, model).items():
+        if value in (None, "", [], {}, False) or default_of(kind, path) == value:
+            continue
+        out.append(FieldChange(path, None, value))
+    if desired_password(model):
+        out.append(FieldChange(PASSWORD, None, MASK, sensitive=True))
+    out.sort(key=lambda f: order(kind, f.path))
+    return out
+
+
+def diff_resource(
+    kind: Kind,
+    name: str,
+    model: Resource,
+    live: LiveResource,
+    api_secret: str,
+    *,
+    adopt: bool,
+) -> Change | None:
+    """The update (or adopt) that makes ``live`` match ``model``; None when it already does."""
+    assert live.model is not None
+    want = canonical(kind, model)
+    have = canonical(kind, live.model)
+    fields: list[FieldChange] = [] if want == have else _deep_fields(have, want)
+    if isinstance(want.get("metadata"), str) != isinstance(have.get("metadata"), str):
+        # text replaced by keys or keys by text: one change of the whole value
+        fields = [f for f in fields if f.path.split(".")[0] != "metadata"]
+        fields.append(FieldChange("metadata", have.get("metadata"), want.get("metadata")))
+    pw_change, push = _password(model, live, api_secret, adopt)
+    if pw_change is not None:
+        fields.append(pw_change)
+    if not fields and not adopt:
+        return None
+    fields.sort(key=lambda f: order(kind, f.path))
+    change = Change(
+        "adopt" if adopt else "update",
+        kind,
+        name,
+        live.id,
+        "update",
+        fields,
+        model,
+        live,
+        push_password=push,
+    )
+    change.method = choose_method(change)
+    if push:
+        change.note = "the server does not return the password: adopt sets it"
+    return change
+
+
+def choose_method(change: Change) -> Method:
+    """``update`` when LiveKit's update can express every changed field, else ``replace``."""
+    assert change.desired is not None
+    want = canonical(change.kind, change.desired)
+    for path in change.changed():
+        spec = spec_of(change.kind, path)
+        if spec is None or spec.update is None:
+            return "replace"
+        if spec.value in (Value.LIST, Value.TRUNKS) and not want.get(path):
+            return "replace"  # an empty ListUpdate is refused, and the SDK drops ``clear``
+        if spec.value is Value.MAP and any(v == "" for v in want.get(path, {}).values()):
+            return "replace"  # update merges maps; an empty value would delete the key
+    return "update"
+
+
+def updatable(kind: str) -> frozenset[str]:
+    """The rows LiveKit's update can send (for documentation and tests)."""
+    return frozenset(s.path for s in FIELDS[kind] if s.update is not None)
+
+
+def _deep_fields(have: dict[str, Any], want: dict[str, Any]) -> list[FieldChange]:
+    """Field-level changes via deepdiff, collapsed to a readable path per field."""
+    # Only the top-level fields that differ go to deepdiff: same result, a fraction of
+    # the work when a thousand resources change one field each.
+    keys = [k for k in have.keys() | want.keys() if have.get(k, _MISSING) != want.get(k, _MISSING)]
+    have = {k: have[k] for k in keys if k in have}
+    want = {k: want[k] for k in keys if k in want}
+    diff = DeepDiff(have, want, view="tree", threshold_to_diff_deeper=0)
+    paths: dict[tuple[Any, ...], None] = {}
+    for items in diff.values():
+        for item in items:
+            paths[_collapse(have, want, item.path(output_format="list"))] = None
+    out = []
+    for p in paths:
+        old, new = _at(have, p), _at(want, p)
+        out.append(FieldChange(".".join(str(x) for x in p), old, new))
+    return out
+
+
+def _at(data: Any, path: Sequence[Any]) -> Any:
+    cur = data
+    for step in path:
+        if isinstance(cur, dict) and step in cur:
+            cur = cur[step]
+        else:
+            return None
+    return cur
+
+
+def _collapse(have: Any, want: Any, path: Sequence[Any]) -> tuple[Any, ...]:
+    """Descend while both sides are mappings: a changed header is ``headers.X-Foo``, a
+    changed list is the whole list (``numbers``)."""
+    out: list[Any] = []
+    a, b = have, want
+    for step in path:
+        if not (isinstance(a, dict) and isinstance(b, dict)):
+            break
+        out.append(step)
+        a = a.get(step, _MISSING)
+        b = b.get(step, _MISSING)
+    return tuple(out)
+
+
+def _password(
+    model: Resource, live: LiveResource, api_secret: str, adopt: bool
+) -> tuple[FieldChange | None, bool]:
+    """(the password change if any, whether to write the password regardless).
+
+    A non-empty live password is the real one (a masking server answers an empty one):
+    compare it. Otherwise use the fingerprint in the marker. Without either, nothing can
+    be known: an adopt then writes the password (and records its fingerprint).
+    """
+    if live.kind == "dispatch_rule":
+        return None, False
+    want = desired_password(model)
+    have = live.password
+    marker_fp = live.marker.auth_fingerprint if live.marker is not None else None
+    new_fp = fingerprint(want, api_secret) if want else None
+    if have:
+        if hmac.compare_digest(have.encode(), want.encode()):
+            return None, False
+        old_fp = fingerprint(have, api_secret)
+    elif marker_fp is not None:
+        if new_fp is not None and hmac.compare_digest(marker_fp, new_fp):
+            return None, False
+        old_fp = marker_fp
+    elif not want:
+        return None, False  # no password on either side
+    else:
+        auth = getattr(live.model, "auth", None)
+        if adopt and auth is not None and auth.username:
+            # An empty password with a username: masked, most likely. Unknowable; set it.
+            return None, True
+        old_fp = None
+    change = FieldChange(
+        PASSWORD,
+        MASK if old_fp else None,
+        MASK if want else None,
+        sensitive=True,
+        old_fingerprint=old_fp,
+        new_fingerprint=new_fp,
+    )
+    return change, False
