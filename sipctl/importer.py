@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from sipctl.canonical import rule_which, value_at
 from sipctl.durations import format_duration
 from sipctl.errors import SipctlError
@@ -234,8 +236,6 @@ def import_resources(state: LiveState, selectors: Sequence[str] = ()) -> ImportR
 
 
 def render_yaml(result: ImportResult, source: str = "") -> str:
-    import yaml
-
     head = ["# Written by `sipctl import`" + (f" from {source}" if source else "") + "."]
     head.append("# `sipctl plan` shows these as ~ adopt; `sipctl apply` marks them managed.")
     if result.variables:
@@ -245,7 +245,3 @@ def render_yaml(result: ImportResult, source: str = "") -> str:
         result.data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100
     )
     return "\n".join(head) + "\n" + (body if result.data else "{}\n")
-
-
-def iter_variables(result: ImportResult) -> Iterable[str]:
-    return (v.name for v in result.variables)

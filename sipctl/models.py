@@ -462,7 +462,7 @@ def _cron_or_interval(value: str) -> str:
     fields = text.split()
     if len(fields) != 5:
         raise ValueError(f"must be a 5-field cron expression or 'every 30s' (got {value!r})")
-    from croniter import croniter  # deferred: only configs with schedules pay for it
+    from croniter import croniter  # deferred: ~0.1 s to import; only cron schedules pay
 
     if not croniter.is_valid(text):
         raise ValueError(f"is not a valid cron expression (got {value!r})")

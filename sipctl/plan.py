@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from sipctl.config.loader import Config
+from sipctl.config.model import Config
 from sipctl.diff import create_fields, diff_resource
 from sipctl.errors import LiveKitError, SipctlError
 from sipctl.fields import KINDS, SECTION_OF, describe

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Sequence
 
 from sipctl.canonical import desired_password
-from sipctl.config.loader import Config
+from sipctl.config.model import Config
 from sipctl.fields import KINDS
 from sipctl.live import LiveState
 from sipctl.livekit.client import connect

@@ -20,7 +20,7 @@ from typing import Any
 
 from sipctl import __version__
 from sipctl.canonical import canonical, desired_password
-from sipctl.config.loader import Config
+from sipctl.config.model import Config
 from sipctl.errors import SipctlError
 from sipctl.fields import KINDS, describe
 from sipctl.live import LiveState

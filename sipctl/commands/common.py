@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import gc
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -12,8 +14,10 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from sipctl.config.loader import load_config
 from sipctl.errors import ConfigError, SipctlError
 from sipctl.livekit.connection import Connection
+from sipctl.logs import redact, register_secret, setup_logging
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -48,8 +52,6 @@ def common_options(fn: F) -> F:
     @click.option("--no-color", is_flag=True, help="No colour in output.")
     @functools.wraps(fn)
     def wrapper(*args: Any, config_dir: Path, debug: bool, no_color: bool, **kw: Any) -> Any:
-        from sipctl.logs import setup_logging
-
         setup_logging(debug)
         color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
         return fn(*args, opts=Options(config_dir, debug, color), **kw)
@@ -147,8 +149,6 @@ class _Lazy:
                 "`sipctl sandbox` and use http://127.0.0.1:7880 with devkey/secret"
             )
         assert url and key and secret
-        from sipctl.logs import register_secret
-
         register_secret(secret)
         logging.getLogger("sipctl").debug(
             "LiveKit credentials: %s (url %s, api key %s)", found.source, url, key
@@ -184,10 +184,6 @@ def handle_errors(fn: F) -> F:
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # the last line of defence: never a bare traceback
-            import logging
-
-            from sipctl.logs import redact
-
             logging.getLogger("sipctl").debug("internal error", exc_info=True)
             fail(
                 redact(
@@ -204,15 +200,11 @@ def freeze_config() -> None:
 
     Reading 10,000 live trunks allocates enough to trigger full collections, each of which
     would walk the 10,000 config models again; frozen objects are skipped."""
-    import gc
-
     gc.freeze()
 
 
 def load(opts: Options) -> Any:
     """Load the config of ``opts`` and print its warnings on stderr."""
-    from sipctl.config import load_config
-
     config = load_config(opts.config)
     for w in config.warnings:
         click.echo(str(w), err=True)

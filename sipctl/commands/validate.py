@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sipctl.commands.common import Options, common_options, handle_errors, load
+from sipctl.config.schema import schema_text
 
 
 @click.command("validate")
@@ -21,6 +22,4 @@ def command(opts: Options) -> None:
 @handle_errors
 def schema_command(opts: Options) -> None:
     """Print the JSON Schema of one config file (also in schemas/sipctl.schema.json)."""
-    from sipctl.config.schema import schema_text
-
     click.echo(schema_text(), nl=False)

@@ -1,0 +1,186 @@
+"""Validate the merged entries into models, then check them against each other (references,
+caller IDs, schedules); every problem located at its file and line."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from sipctl.config.merge import Builder
+from sipctl.config.model import Config
+from sipctl.config.translate import did_you_mean, display, translate, translate_one
+from sipctl.config.yamlsource import Located, Path_
+from sipctl.durations import parse_duration
+from sipctl.errors import Problem
+from sipctl.models import DIGITS, DispatchRule, InboundTrunk, OutboundTrunk, Settings, TestCall
+
+
+def validate(self: Builder, config: Config) -> list[Problem]:
+    out: list[Problem] = []
+    settings = _validate_settings(self, out)
+    config.settings = settings
+    if not settings.allow_literal_secrets:
+        for doc, path, what in self.literal_secrets:
+            pos = doc.pos(path)
+            out.append(
+                Problem(
+                    display(doc.file),
+                    pos.line,
+                    pos.col,
+                    path,
+                    f"{what}: write a ${{VARIABLE}} reference and set it in the "
+                    "environment (or set settings.allow_literal_secrets: true)",
+                )
+            )
+    defaults = settings.test_call_defaults.model_dump(exclude_none=True, by_alias=True)
+    models: dict[str, type[BaseModel]] = {
+        "outbound_trunks": OutboundTrunk,
+        "inbound_trunks": InboundTrunk,
+        "dispatch_rules": DispatchRule,
+        "test_calls": TestCall,
+    }
+    for section, model in models.items():
+        built: dict[str, Any] = getattr(config, section)
+        for name, entry in self.entries[section].items():
+            data = entry.data
+            if section == "test_calls" and isinstance(data, dict):
+                data = {**defaults, **data}
+                if "answer_within" not in entry.data and "ringing_timeout" in entry.data:
+                    # a call's own ringing timeout bounds the default answer_within
+                    data.pop("answer_within", None)
+            try:
+                built[name] = model.model_validate(data)
+            except ValidationError as exc:
+                out.extend(translate(exc, entry.doc, (section, name), model))
+                continue
+            config.declared_at.add((section, name), entry.doc)
+    out.extend(_cross_check(self, config))
+    return out
+
+
+def _validate_settings(self: Builder, out: list[Problem]) -> Settings:
+    """The settings; on errors, reported, the valid ones (so the rest is still checked)."""
+    data = {k: e.data for k, e in self.settings.items()}
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        bad: set[str] = set()
+        for err in exc.errors():
+            key = str(err["loc"][0]) if err["loc"] else ""
+            bad.add(key)
+            entry = self.settings.get(key)
+            if entry is None:
+                entry = next(iter(self.settings.values()))
+            out.extend(translate_one(err, entry.doc, ("settings",), Settings))
+    try:
+        return Settings.model_validate({k: v for k, v in data.items() if k not in bad})
+    except ValidationError:
+        return Settings()
+
+
+def _trunk_numbers(self: Builder, config: Config, ref: object) -> list[str] | None:
+    """An outbound trunk's numbers: from its model, or its raw data when it is invalid."""
+    if not isinstance(ref, str):
+        return None
+    known = config.outbound_trunks.get(ref)
+    if known is not None:
+        return list(known.numbers)
+    entry = self.entries["outbound_trunks"].get(ref)
+    raw = entry.data.get("numbers") if entry and isinstance(entry.data, dict) else None
+    if isinstance(raw, list) and raw and all(isinstance(n, str) for n in raw):
+        return raw
+    return None
+
+
+def _cross_check(self: Builder, config: Config) -> list[Problem]:
+    out: list[Problem] = []
+
+    def at(section: str, name: str, *rest: str | int) -> Located:
+        return self.entries[section][name].doc
+
+    def add(section: str, name: str, rest: Path_, msg: str, severity: str = "error") -> None:
+        doc = at(section, name)
+        path = (section, name, *rest)
+        pos = doc.pos(path)
+        out.append(Problem(display(doc.file), pos.line, pos.col, path, msg, severity))
+
+    for name, trunk in config.outbound_trunks.items():
+        for i, n in enumerate(trunk.numbers):
+            if DIGITS.match(n):
+                add(
+                    "outbound_trunks",
+                    name,
+                    ("numbers", i),
+                    f"{n!r} has no leading '+': fine if your provider wants digits only "
+                    "(Telnyx does), otherwise write E.164",
+                    "warning",
+                )
+    # References are checked on the raw data, so that they are reported even when the
+    # resource has other errors (validate reports everything at once).
+    for name, entry in self.entries["dispatch_rules"].items():
+        trunks = entry.data.get("trunks") if isinstance(entry.data, dict) else None
+        for i, t in enumerate(trunks if isinstance(trunks, list) else []):
+            if isinstance(t, str) and t not in self.entries["inbound_trunks"]:
+                add(
+                    "dispatch_rules",
+                    name,
+                    ("trunks", i),
+                    f"names inbound trunk {t!r}, which is not declared"
+                    f"{did_you_mean(t, self.entries['inbound_trunks'])}",
+                )
+    for name, entry in self.entries["test_calls"].items():
+        raw = entry.data if isinstance(entry.data, dict) else {}
+        ref, from_ = raw.get("trunk"), raw.get("from")
+        numbers = _trunk_numbers(self, config, ref)
+        if isinstance(ref, str) and ref not in self.entries["outbound_trunks"]:
+            add(
+                "test_calls",
+                name,
+                ("trunk",),
+                f"names outbound trunk {ref!r}, which is not declared"
+                f"{did_you_mean(ref, self.entries['outbound_trunks'])}",
+            )
+        elif numbers is not None and isinstance(from_, str) and from_ not in numbers:
+            add(
+                "test_calls",
+                name,
+                ("from",),
+                f"{from_!r} is not one of trunk {ref}'s numbers ({', '.join(numbers)})",
+            )
+    calls_per_hour = 0.0
+    for call in config.test_calls.values():
+        known = config.outbound_trunks.get(call.trunk)
+        if known is not None and call.from_ is None:
+            call.from_ = known.numbers[0]  # the documented default: the trunk's first
+        if call.schedule:
+            calls_per_hour += runs_per_hour(call.schedule) * (1 + call.retries)
+    limit = config.settings.max_calls_per_hour
+    if calls_per_hour > limit and config.test_calls:
+        first = next(iter(config.test_calls))
+        add(
+            "test_calls",
+            first,
+            (),
+            f"the schedules dial up to {calls_per_hour:.0f} calls an hour, more than "
+            f"settings.max_calls_per_hour ({limit}); --watch will skip runs over the cap",
+            "warning",
+        )
+    return out
+
+
+def runs_per_hour(schedule: str) -> float:
+    if schedule.startswith("every "):
+        return 3600.0 / parse_duration(schedule[len("every ") :])
+    from croniter import croniter  # deferred: ~0.1 s to import; only cron schedules pay
+
+    start = datetime(2026, 1, 5)  # a Monday: count one week of runs
+    it = croniter(schedule, start)
+    n = 0
+    while n < 10_081:
+        nxt = it.get_next(datetime)
+        if nxt >= start + timedelta(days=7):
+            break
+        n += 1
+    return n / (7 * 24)

@@ -1,0 +1,120 @@
+"""Merge the config files section by section: each entry keeps its file (for locating
+problems), ``${VAR}`` references are substituted, secrets become :class:`Secret`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sipctl.config.translate import did_you_mean, display, is_secret_path, kind_of
+from sipctl.config.yamlsource import Located, Path_
+from sipctl.errors import Problem
+from sipctl.models import SECTIONS
+from sipctl.secrets import Secret
+
+TOP_LEVEL = (*SECTIONS, "settings")
+_VAR = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+_VAR_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$")
+
+
+@dataclass
+class Entry:
+    doc: Located
+    data: Any
+
+
+class Builder:
+    """Merges files section by section, keeping each entry's file for locating errors."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[Problem] = []
+        self.entries: dict[str, dict[str, Entry]] = {s: {} for s in SECTIONS}
+        self.settings: dict[str, Entry] = {}
+        self.secret_sources: dict[Path_, str] = {}
+        # (file, path, what): secrets written in the YAML, as a value or a ${VAR:-default}
+        self.literal_secrets: list[tuple[Located, Path_, str]] = []
+        self.unset_paths: set[Path_] = set()
+
+    def problem(self, doc: Located, path: Path_, message: str, severity: str = "error") -> None:
+        pos = doc.pos(path)
+        self.problems.append(Problem(display(doc.file), pos.line, pos.col, path, message, severity))
+
+    # -- merging -----------------------------------------------------------------------
+    def add(self, doc: Located) -> None:
+        for key, value in doc.data.items():
+            if key not in TOP_LEVEL:
+                self.problem(doc, (key,), f"unknown top-level key{did_you_mean(key, TOP_LEVEL)}")
+                continue
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                self.problem(doc, (key,), f"must be a mapping (got {kind_of(value)})")
+                continue
+            target = self.settings if key == "settings" else self.entries[key]
+            for name, item in value.items():
+                path: Path_ = (key, name)
+                if key != "settings" and not name.strip():
+                    self.problem(doc, path, "a name must not be empty")
+                    continue
+                if name in target:
+                    first = target[name].doc
+                    fpos = first.pos(path)
+                    what = "setting" if key == "settings" else "name"
+                    self.problem(
+                        doc,
+                        path,
+                        f"{what} {name!r} is also declared at "
+                        f"{display(first.file)}:{fpos.line}:{fpos.col}",
+                    )
+                    continue
+                target[name] = Entry(doc, self._interpolate(doc, path, item))
+
+    def _interpolate(self, doc: Located, path: Path_, value: Any) -> Any:
+        secret = is_secret_path(path)
+        if isinstance(value, dict):
+            return {k: self._interpolate(doc, (*path, k), v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._interpolate(doc, (*path, i), v) for i, v in enumerate(value)]
+        if not isinstance(value, str):
+            if secret and value is not None:
+                self.literal_secrets.append((doc, path, "is a literal secret"))
+                return Secret(str(value))
+            return value
+        refs: list[str] = []
+        defaults: list[str] = []
+
+        def sub(m: re.Match[str]) -> str:
+            if m.group(0) == "$${":
+                return "${"
+            inner = m.group(1)
+            vm = _VAR_NAME.match(inner)
+            if vm is None:
+                self.problem(doc, path, f"bad variable reference ${{{inner}}}")
+                return ""
+            name, default = vm.group(1), vm.group(2)
+            refs.append(name)
+            if default is not None:
+                defaults.append(name)
+            if name in self.env:
+                return self.env[name]
+            if default is not None:
+                return default
+            self.problem(doc, path, f"environment variable {name} is not set")
+            self.unset_paths.add(path)
+            return ""
+
+        out = _VAR.sub(sub, value)
+        if secret:
+            if not refs:
+                self.literal_secrets.append((doc, path, "is a literal secret"))
+            elif defaults:
+                # a default is a secret written in the YAML, whether or not it is used
+                what = f"has a literal default (${{{defaults[0]}:-...}}), i.e. a literal secret"
+                self.literal_secrets.append((doc, path, what))
+            return Secret(out, source=", ".join(f"${{{r}}}" for r in refs))
+        return out
+
+    # -- validation --------------------------------------------------------------------
