@@ -15,14 +15,12 @@ After a complete apply, the test calls whose trunk was created or changed are di
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
-import signal
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sipctl.aio import wait_all
 from sipctl.apply_result import ApplyReport, Outcome
@@ -35,6 +33,7 @@ from sipctl.livekit.client import connect
 from sipctl.livekit.connection import Connection
 from sipctl.models import DispatchRule, InboundTrunk, Resource, TestCall
 from sipctl.plan_result import Change, Plan
+from sipctl.signals import on_signals, stop_then_cancel
 
 if TYPE_CHECKING:
     from sipctl.results import DialEvent, DialResult
@@ -241,50 +240,6 @@ async def run_changes(
     return given
 
 
-@contextlib.contextmanager
-def sigint_stops(stop: asyncio.Event, task: asyncio.Task[Any] | None) -> Any:
-    """First Ctrl-C: stop starting changes; a second one cancels what is in flight."""
-    loop = asyncio.get_running_loop()
-
-    def handler() -> None:
-        if stop.is_set():
-            if task is not None:
-                task.cancel()
-            return
-        stop.set()
-        log.warning("interrupted: no new changes start; waiting for those in flight")
-
-    installed = False
-    try:
-        loop.add_signal_handler(signal.SIGINT, handler)
-        installed = True
-    except (NotImplementedError, RuntimeError, ValueError):
-        pass  # not the main thread (tests): Ctrl-C handling is the caller's
-    try:
-        yield
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
-
-
-@contextlib.contextmanager
-def sigint_cancels(task: asyncio.Task[Any] | None) -> Any:
-    """Ctrl-C cancels ``task`` (the verification dials hang up and clean up first)."""
-    loop = asyncio.get_running_loop()
-    installed = False
-    try:
-        if task is not None:
-            loop.add_signal_handler(signal.SIGINT, task.cancel)
-            installed = True
-    except (NotImplementedError, RuntimeError, ValueError):
-        pass
-    try:
-        yield
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
-
-
 # --- verification dials ----------------------------------------------------------------
 
 
@@ -358,7 +313,11 @@ async def apply_plan(
     """Apply ``plan`` (Ctrl-C aware), then run the verification dials when it all applied."""
     stop = asyncio.Event()
     report = ApplyReport([Outcome(c) for c in plan.changes])
-    with sigint_stops(stop, asyncio.current_task()):
+
+    def first() -> None:
+        log.warning("interrupted: no new changes start; waiting for those in flight")
+
+    with on_signals(stop_then_cancel(stop, asyncio.current_task(), first)):
         try:
             await run_changes(
                 conn, plan, state, parallelism=parallelism, stop=stop, outcomes=report.outcomes
@@ -379,7 +338,9 @@ async def apply_plan(
         return report
     if calls:
         try:
-            with sigint_cancels(asyncio.current_task()):
+            task = asyncio.current_task()
+            assert task is not None
+            with on_signals(task.cancel):
                 report.verification = await verify(
                     conn,
                     calls,

@@ -10,7 +10,7 @@ is written only by ``apply``, so importing changes nothing in LiveKit.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 

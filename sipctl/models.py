@@ -28,6 +28,7 @@ from pydantic import (
 
 from sipctl.countries import ISO_3166_ALPHA2
 from sipctl.durations import format_duration, parse_duration
+from sipctl.schedule import Schedule
 from sipctl.secrets import Secret
 
 # LiveKit's psrpc budget for a CreateSIPParticipant that waits for the answer (OSS server).
@@ -452,23 +453,6 @@ class AudioCheck(Strict):
         return 1004.0 if self.frequency is None else self.frequency  # the milliwatt tone
 
 
-def _cron_or_interval(value: str) -> str:
-    text = value.strip()
-    if text.startswith("every "):
-        parse_duration(text[len("every ") :])
-        if parse_duration(text[len("every ") :]) < 1:
-            raise ValueError("an interval must be at least 1s")
-        return text
-    fields = text.split()
-    if len(fields) != 5:
-        raise ValueError(f"must be a 5-field cron expression or 'every 30s' (got {value!r})")
-    from croniter import croniter  # deferred: ~0.1 s to import; only cron schedules pay
-
-    if not croniter.is_valid(text):
-        raise ValueError(f"is not a valid cron expression (got {value!r})")
-    return text
-
-
 class TestCall(Strict):
     """A test call: dial ``to`` through ``trunk`` and judge the outcome against ``expect``."""
 
@@ -510,7 +494,7 @@ class TestCall(Strict):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, v: str | None) -> str | None:
-        return None if v is None else _cron_or_interval(v)
+        return None if v is None else Schedule.parse(v)
 
     @field_validator("ringing_timeout")
     @classmethod

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sipctl.models import DispatchRule, InboundTrunk
 
 if TYPE_CHECKING:
-    from sipctl.livekit.resource import LiveState
+    from sipctl.live import LiveState
 
 RejectKind = Literal["inbound_trunk", "dispatch_rule"]
 

@@ -11,9 +11,6 @@ import click
 from sipctl.apply import apply_plan
 from sipctl.apply_result import ApplyReport
 from sipctl.commands.common import (
-    EXIT_CHECK_FAILED,
-    EXIT_ERROR,
-    EXIT_OK,
     LazyConnection,
     Options,
     common_options,
@@ -23,12 +20,11 @@ from sipctl.commands.common import (
     load,
 )
 from sipctl.errors import SipctlError
+from sipctl.exitcodes import ExitCode
 from sipctl.plan import raise_if_unsafe
 from sipctl.reconcile import current_plan
 from sipctl.render import apply_json, apply_text, plan_json, plan_text
 from sipctl.saved_plan import SavedPlan, header
-
-EXIT_INTERRUPTED = 130
 
 
 @click.command("apply")
@@ -112,7 +108,7 @@ def command(
     if not plan.has_changes:
         if as_json:
             click.echo(
-                apply_json.render(ApplyReport([]), exit_code=EXIT_OK, plan=plan_doc), nl=False
+                apply_json.render(ApplyReport([]), exit_code=ExitCode.OK, plan=plan_doc), nl=False
             )
         return
     raise_if_unsafe(plan, force)
@@ -133,13 +129,13 @@ def command(
         )
     )
     if report.interrupted or report.verification_interrupted:
-        code = EXIT_INTERRUPTED
+        code = ExitCode.INTERRUPTED
     elif not report.ok:
-        code = EXIT_ERROR
+        code = ExitCode.ERROR
     elif not report.verification_ok:
-        code = EXIT_CHECK_FAILED
+        code = ExitCode.FAILED
     else:
-        code = EXIT_OK
+        code = ExitCode.OK
     if as_json:
         click.echo(apply_json.render(report, exit_code=code, plan=plan_doc), nl=False)
     else:

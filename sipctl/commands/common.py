@@ -16,13 +16,9 @@ import click
 
 from sipctl.config.loader import load_config
 from sipctl.errors import ConfigError, SipctlError
+from sipctl.exitcodes import ExitCode
 from sipctl.livekit.connection import Connection
 from sipctl.logs import redact, register_secret, setup_logging
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CHANGES = 2
-EXIT_CHECK_FAILED = 3
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -160,7 +156,7 @@ class _Lazy:
 LazyConnection = _Lazy
 
 
-def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+def fail(message: str, code: int = ExitCode.ERROR) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
 
@@ -180,7 +176,7 @@ def handle_errors(fn: F) -> F:
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
-            sys.exit(130)
+            sys.exit(ExitCode.INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # the last line of defence: never a bare traceback

@@ -14,8 +14,8 @@ from sipctl.commands.common import (
     connection_options,
     handle_errors,
 )
-from sipctl.commands.plan import write_atomic
 from sipctl.errors import SipctlError
+from sipctl.files import write_atomic
 from sipctl.importer import import_resources, render_yaml
 from sipctl.reconcile import read_live
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
 from sipctl.commands.common import (
-    EXIT_CHANGES,
     LazyConnection,
     Options,
     common_options,
@@ -20,22 +17,11 @@ from sipctl.commands.common import (
     handle_errors,
     load,
 )
-from sipctl.errors import SipctlError
+from sipctl.exitcodes import ExitCode
+from sipctl.files import write_atomic
 from sipctl.reconcile import current_plan
 from sipctl.render import plan_json, plan_markdown, plan_text
 from sipctl.saved_plan import header
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file, so a reader never sees half."""
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SipctlError(f"cannot write {path}: {exc}") from None
 
 
 @click.command("plan")
@@ -111,4 +97,4 @@ def command(
     if out is not None:
         click.echo(f"Saved the plan to {out}: apply it with `sipctl apply {out}`.", err=True)
     if detailed_exitcode and plan.has_changes:
-        sys.exit(EXIT_CHANGES)
+        sys.exit(ExitCode.CHANGES)

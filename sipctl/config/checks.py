@@ -3,7 +3,6 @@ caller IDs, schedules); every problem located at its file and line."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -12,9 +11,9 @@ from sipctl.config.merge import Builder
 from sipctl.config.model import Config
 from sipctl.config.translate import did_you_mean, display, translate, translate_one
 from sipctl.config.yamlsource import Located, Path_
-from sipctl.durations import parse_duration
 from sipctl.errors import Problem
 from sipctl.models import DIGITS, DispatchRule, InboundTrunk, OutboundTrunk, Settings, TestCall
+from sipctl.schedule import Schedule
 
 
 def validate(self: Builder, config: Config) -> list[Problem]:
@@ -155,7 +154,7 @@ def _cross_check(self: Builder, config: Config) -> list[Problem]:
         if known is not None and call.from_ is None:
             call.from_ = known.numbers[0]  # the documented default: the trunk's first
         if call.schedule:
-            calls_per_hour += runs_per_hour(call.schedule) * (1 + call.retries)
+            calls_per_hour += Schedule(call.schedule).runs_per_hour() * (1 + call.retries)
     limit = config.settings.max_calls_per_hour
     if calls_per_hour > limit and config.test_calls:
         first = next(iter(config.test_calls))
@@ -168,19 +167,3 @@ def _cross_check(self: Builder, config: Config) -> list[Problem]:
             "warning",
         )
     return out
-
-
-def runs_per_hour(schedule: str) -> float:
-    if schedule.startswith("every "):
-        return 3600.0 / parse_duration(schedule[len("every ") :])
-    from croniter import croniter  # deferred: ~0.1 s to import; only cron schedules pay
-
-    start = datetime(2026, 1, 5)  # a Monday: count one week of runs
-    it = croniter(schedule, start)
-    n = 0
-    while n < 10_081:
-        nxt = it.get_next(datetime)
-        if nxt >= start + timedelta(days=7):
-            break
-        n += 1
-    return n / (7 * 24)
