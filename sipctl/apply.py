@@ -31,7 +31,7 @@ from sipctl.live import LiveState
 from sipctl.livekit import adapter
 from sipctl.livekit.client import connect
 from sipctl.livekit.connection import Connection
-from sipctl.models import DispatchRule, InboundTrunk, Resource, TestCall
+from sipctl.models import DispatchRule, InboundTrunk, Resource, Settings, TestCall
 from sipctl.plan_result import Change, Plan
 from sipctl.signals import on_signals, stop_then_cancel
 
@@ -303,14 +303,15 @@ async def apply_plan(
     plan: Plan,
     state: LiveState,
     test_calls: Mapping[str, TestCall],
+    settings: Settings,
     *,
-    parallelism: int,
-    check_parallelism: int = 4,
-    max_calls_per_trunk: int = 2,
+    parallelism: int | None = None,
     run_verification: bool = True,
     on_dial_event: Callable[[DialEvent], None] | None = None,
 ) -> ApplyReport:
-    """Apply ``plan`` (Ctrl-C aware), then run the verification dials when it all applied."""
+    """Apply ``plan`` (Ctrl-C aware), then run the verification dials when it all applied.
+
+    ``parallelism`` overrides ``settings.parallelism``."""
     stop = asyncio.Event()
     report = ApplyReport([Outcome(c) for c in plan.changes])
 
@@ -320,7 +321,12 @@ async def apply_plan(
     with on_signals(stop_then_cancel(stop, asyncio.current_task(), first)):
         try:
             await run_changes(
-                conn, plan, state, parallelism=parallelism, stop=stop, outcomes=report.outcomes
+                conn,
+                plan,
+                state,
+                parallelism=parallelism or settings.parallelism,
+                stop=stop,
+                outcomes=report.outcomes,
             )
         except asyncio.CancelledError:
             report.interrupted = True
@@ -345,8 +351,8 @@ async def apply_plan(
                     conn,
                     calls,
                     ids,
-                    parallelism=check_parallelism,
-                    max_per_trunk=max_calls_per_trunk,
+                    parallelism=settings.check_parallelism,
+                    max_per_trunk=settings.max_calls_per_trunk,
                     on_event=on_dial_event,
                 )
         except asyncio.CancelledError:

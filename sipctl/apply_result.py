@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from sipctl.exitcodes import ExitCode
 from sipctl.plan_result import Change
 
 if TYPE_CHECKING:
@@ -46,3 +47,11 @@ class ApplyReport:
     @property
     def verification_ok(self) -> bool:
         return all(r.ok for r in self.verification)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.interrupted or self.verification_interrupted:
+            return ExitCode.INTERRUPTED
+        if not self.ok:
+            return ExitCode.ERROR
+        return ExitCode.OK if self.verification_ok else ExitCode.FAILED

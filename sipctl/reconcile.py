@@ -18,7 +18,7 @@ from sipctl.livekit.state import read_state
 from sipctl.logs import register_secret
 from sipctl.plan import make_plan
 from sipctl.plan_result import Plan
-from sipctl.saved_plan import compute_digests
+from sipctl.saved_plan import SavedPlan, compute_digests
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,12 @@ async def current_plan(
     allow_delete: bool = False,
     targets: Sequence[str] = (),
     digests: bool = False,
+    saved: SavedPlan | None = None,
 ) -> tuple[Plan, LiveState]:
-    """Read LiveKit and plan; ``digests`` records what the plan was made from."""
+    """Read LiveKit and plan; ``digests`` records what the plan was made from. With a
+    ``saved`` plan, its options apply and it must still match (else StalePlan)."""
+    if saved is not None:
+        allow_delete, targets, digests = saved.allow_delete, saved.targets, True
     state = await read_live(conn)
     _redact_passwords(config, state)
     plan = make_plan(
@@ -44,6 +48,8 @@ async def current_plan(
     )
     if digests:
         compute_digests(plan, config, state, conn.api_secret)
+    if saved is not None:
+        saved.check(plan, state, conn)
     log.debug(
         "plan: %s (%d unmanaged, %d orphaned)",
         plan.summary(),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,6 +138,16 @@ class SavedPlan:
 
     path: Path
     data: dict[str, Any]
+
+    @classmethod
+    def for_apply(cls, path: Path, targets: Sequence[str], allow_delete: bool) -> SavedPlan:
+        """The plan file ``apply FILE`` runs (its options were fixed when it was made)."""
+        if targets or allow_delete:
+            raise SipctlError(
+                "--target and --allow-delete cannot be combined with a saved plan: they "
+                "were fixed when the plan was made"
+            )
+        return cls.load(path)
 
     @classmethod
     def load(cls, path: Path) -> SavedPlan:

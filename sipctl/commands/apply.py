@@ -15,12 +15,10 @@ from sipctl.commands.common import (
     Options,
     common_options,
     connection_options,
-    freeze_config,
     handle_errors,
     load,
 )
 from sipctl.errors import SipctlError
-from sipctl.exitcodes import ExitCode
 from sipctl.plan import raise_if_unsafe
 from sipctl.reconcile import current_plan
 from sipctl.render import apply_json, apply_text, plan_json, plan_text
@@ -78,17 +76,8 @@ def command(
     Exit 0; 1 when a change failed (the report lists every change as applied, failed or
     not attempted); 3 when a verification dial failed.
     """
-    config = load(opts)
-    freeze_config()
-    saved: SavedPlan | None = None
-    if plan_file is not None:
-        if targets or allow_delete:
-            raise SipctlError(
-                "--target and --allow-delete cannot be combined with a saved plan: they "
-                "were fixed when the plan was made"
-            )
-        saved = SavedPlan.load(plan_file)
-        allow_delete, targets = saved.allow_delete, saved.targets
+    config = load(opts, freeze=True)
+    saved = SavedPlan.for_apply(plan_file, targets, allow_delete) if plan_file else None
     connection = conn.get()
     plan, state = asyncio.run(
         current_plan(
@@ -96,54 +85,40 @@ def command(
             config,
             allow_delete=allow_delete,
             targets=targets,
-            digests=saved is not None or fmt == "json",
+            digests=fmt == "json",
+            saved=saved,
         )
     )
-    if saved is not None:
-        saved.check(plan, state, connection)
     as_json = fmt == "json"
     plan_doc = plan_json.document(plan, header(connection, str(opts.config))) if as_json else None
     if not as_json:
         click.echo(plan_text.render(plan, color=opts.color), nl=False, color=opts.color)
     if not plan.has_changes:
         if as_json:
-            click.echo(
-                apply_json.render(ApplyReport([]), exit_code=ExitCode.OK, plan=plan_doc), nl=False
-            )
+            click.echo(apply_json.render(ApplyReport([]), plan=plan_doc), nl=False)
         return
     raise_if_unsafe(plan, force)
     if saved is None and not auto_approve:
         _confirm(plan_text.render(plan, color=opts.color) if as_json else None)
-
-    settings = config.settings
     report = asyncio.run(
         apply_plan(
             connection,
             plan,
             state,
             config.test_calls,
-            parallelism=parallelism or settings.parallelism,
-            check_parallelism=settings.check_parallelism,
-            max_calls_per_trunk=settings.max_calls_per_trunk,
+            config.settings,
+            parallelism=parallelism,
             run_verification=not no_verify,
         )
     )
-    if report.interrupted or report.verification_interrupted:
-        code = ExitCode.INTERRUPTED
-    elif not report.ok:
-        code = ExitCode.ERROR
-    elif not report.verification_ok:
-        code = ExitCode.FAILED
-    else:
-        code = ExitCode.OK
     if as_json:
-        click.echo(apply_json.render(report, exit_code=code, plan=plan_doc), nl=False)
+        click.echo(apply_json.render(report, plan=plan_doc), nl=False)
     else:
         click.echo("")
         click.echo(apply_text.render(report, color=opts.color), nl=False, color=opts.color)
         if not report.ok:
             click.echo("Run `sipctl plan` to see what remains.")
-    sys.exit(code)
+    sys.exit(report.exit_code)
 
 
 def _confirm(plan_text: str | None) -> None:

@@ -88,12 +88,12 @@ def connection_options(fn: F) -> F:
             for name in ("url", "api_key", "api_secret", "project")
             if ctx.get_parameter_source(name) == click.core.ParameterSource.ENVIRONMENT
         )
-        return fn(*args, conn=_Lazy(url, api_key, api_secret, project, from_env), **kw)
+        return fn(*args, conn=LazyConnection(url, api_key, api_secret, project, from_env), **kw)
 
     return wrapper  # type: ignore[return-value]
 
 
-class _Lazy:
+class LazyConnection:
     """Resolved when a command first needs LiveKit, so --list and validate need no env."""
 
     def __init__(
@@ -104,56 +104,16 @@ class _Lazy:
         project: str | None = None,
         from_env: frozenset[str] = frozenset(),
     ) -> None:
-        self._args = (url, key, secret)
-        self._project = project
-        self._from_env = from_env
+        self._args = (url, key, secret, project, from_env)
         self._resolved: Connection | None = None
 
     def get(self) -> Connection:
-        if self._resolved is not None:
-            return self._resolved
-        import logging
-
-        from sipctl.livekit.projects import resolve
-
-        found = resolve(
-            project=self._project,
-            project_from_env="project" in self._from_env,
-            url=self._args[0],
-            api_key=self._args[1],
-            api_secret=self._args[2],
-            from_env=self._from_env,
-        )
-        for warning in found.warnings:
-            click.echo(warning, err=True)
-        url, key, secret = found.url, found.api_key, found.api_secret
-        missing = [
-            name
-            for name, value in (
-                ("LIVEKIT_URL (--url)", url),
-                ("LIVEKIT_API_KEY (--api-key)", key),
-                ("LIVEKIT_API_SECRET (--api-secret)", secret),
-            )
-            if not value
-        ]
-        if missing and found.source != "incomplete":
-            raise SipctlError(f"not connected: {found.source} has no {', '.join(missing)}")
-        if missing:
-            raise SipctlError(
-                f"not connected: set {', '.join(missing)}, or name a project of the lk CLI "
-                "with --project NAME (LIVEKIT_PROJECT); for a local try-out run "
-                "`sipctl sandbox` and use http://127.0.0.1:7880 with devkey/secret"
-            )
-        assert url and key and secret
-        register_secret(secret)
-        logging.getLogger("sipctl").debug(
-            "LiveKit credentials: %s (url %s, api key %s)", found.source, url, key
-        )
-        self._resolved = Connection(url, key, secret)
+        if self._resolved is None:
+            self._resolved, warnings = Connection.resolve(*self._args)
+            for warning in warnings:
+                click.echo(warning, err=True)
+            register_secret(self._resolved.api_secret)
         return self._resolved
-
-
-LazyConnection = _Lazy
 
 
 def fail(message: str, code: int = ExitCode.ERROR) -> NoReturn:
@@ -191,17 +151,15 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def freeze_config() -> None:
-    """Exempt what is loaded so far (the config) from garbage collection passes.
+def load(opts: Options, *, freeze: bool = False) -> Any:
+    """Load the config of ``opts`` and print its warnings on stderr.
 
-    Reading 10,000 live trunks allocates enough to trigger full collections, each of which
-    would walk the 10,000 config models again; frozen objects are skipped."""
-    gc.freeze()
-
-
-def load(opts: Options) -> Any:
-    """Load the config of ``opts`` and print its warnings on stderr."""
+    ``freeze``: exempt the loaded config from garbage collection passes. Reading 10,000
+    live trunks allocates enough to trigger full collections, each of which would walk
+    the 10,000 config models again; frozen objects are skipped."""
     config = load_config(opts.config)
     for w in config.warnings:
         click.echo(str(w), err=True)
+    if freeze:
+        gc.freeze()
     return config

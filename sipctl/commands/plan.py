@@ -13,7 +13,6 @@ from sipctl.commands.common import (
     Options,
     common_options,
     connection_options,
-    freeze_config,
     handle_errors,
     load,
 )
@@ -73,8 +72,7 @@ def command(
     + create, ~ update (field: old -> new), - delete, ~ adopt; secrets are shown as
     (sensitive value). Exit 0, or with --detailed-exitcode 2 when there are changes.
     """
-    config = load(opts)
-    freeze_config()
+    config = load(opts, freeze=True)
     connection = conn.get()
     plan, _ = asyncio.run(
         current_plan(

@@ -42,9 +42,7 @@ def _outcome(o: Outcome) -> dict[str, Any]:
     }
 
 
-def document(
-    report: ApplyReport, *, exit_code: int, plan: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def document(report: ApplyReport, *, plan: dict[str, Any] | None = None) -> dict[str, Any]:
     results = [_result(r) for r in report.verification]
     passed = sum(1 for r in report.verification if r.ok)
     return {
@@ -67,10 +65,10 @@ def document(
             "results": results,
         },
         "warnings": list(report.warnings),
-        "exit_code": exit_code,
+        "exit_code": int(report.exit_code),
         "plan": plan,
     }
 
 
-def render(report: ApplyReport, *, exit_code: int, plan: dict[str, Any] | None = None) -> str:
-    return json.dumps(document(report, exit_code=exit_code, plan=plan), indent=2) + "\n"
+def render(report: ApplyReport, *, plan: dict[str, Any] | None = None) -> str:
+    return json.dumps(document(report, plan=plan), indent=2) + "\n"
