@@ -1,4 +1,5 @@
-"""Options every command shares, connection settings, output helpers and error handling."""
+"""Options every command shares, output helpers and error handling (the connection
+options live in ``commands.connection``)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from sipctl.commands.connection import LazyConnection, connection_options
 from sipctl.config.loader import load_config
 from sipctl.errors import ConfigError, SipctlError
 from sipctl.exitcodes import ExitCode
-from sipctl.livekit.connection import Connection
-from sipctl.logs import redact, register_secret, setup_logging
+from sipctl.logs import redact, setup_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,67 +54,6 @@ def common_options(fn: F) -> F:
         return fn(*args, opts=Options(config_dir, debug, color), **kw)
 
     return wrapper  # type: ignore[return-value]
-
-
-def connection_options(fn: F) -> F:
-    """``--url``, ``--api-key``, ``--api-secret`` over LIVEKIT_URL/_API_KEY/_API_SECRET, and
-    ``--project`` (LIVEKIT_PROJECT) from the lk CLI's file (sipctl.livekit.projects)."""
-
-    @click.option("--url", envvar="LIVEKIT_URL", help="LiveKit URL (env LIVEKIT_URL).")
-    @click.option("--api-key", envvar="LIVEKIT_API_KEY", help="API key (env LIVEKIT_API_KEY).")
-    @click.option(
-        "--api-secret",
-        envvar="LIVEKIT_API_SECRET",
-        help="API secret (env LIVEKIT_API_SECRET).",
-        show_envvar=False,
-    )
-    @click.option(
-        "--project",
-        envvar="LIVEKIT_PROJECT",
-        metavar="NAME",
-        help="A project of the lk CLI's ~/.livekit/cli-config.yaml (env LIVEKIT_PROJECT).",
-    )
-    @functools.wraps(fn)
-    def wrapper(
-        *args: Any,
-        url: str | None,
-        api_key: str | None,
-        api_secret: str | None,
-        project: str | None,
-        **kw: Any,
-    ) -> Any:
-        ctx = click.get_current_context()
-        from_env = frozenset(
-            name
-            for name in ("url", "api_key", "api_secret", "project")
-            if ctx.get_parameter_source(name) == click.core.ParameterSource.ENVIRONMENT
-        )
-        return fn(*args, conn=LazyConnection(url, api_key, api_secret, project, from_env), **kw)
-
-    return wrapper  # type: ignore[return-value]
-
-
-class LazyConnection:
-    """Resolved when a command first needs LiveKit, so --list and validate need no env."""
-
-    def __init__(
-        self,
-        url: str | None,
-        key: str | None,
-        secret: str | None,
-        project: str | None = None,
-        from_env: frozenset[str] = frozenset(),
-    ) -> None:
-        self._args = (url, key, secret, project, from_env)
-        self._resolved: Connection | None = None
-
-    def get(self) -> Connection:
-        if self._resolved is None:
-            self._resolved, warnings = Connection.resolve(*self._args)
-            for warning in warnings:
-                click.echo(warning, err=True)
-            register_secret(self._resolved.api_secret)
-        return self._resolved
 
 
 def fail(message: str, code: int = ExitCode.ERROR) -> NoReturn:
@@ -163,3 +103,14 @@ def load(opts: Options, *, freeze: bool = False) -> Any:
     if freeze:
         gc.freeze()
     return config
+
+
+__all__ = [
+    "LazyConnection",
+    "Options",
+    "common_options",
+    "connection_options",
+    "fail",
+    "handle_errors",
+    "load",
+]
