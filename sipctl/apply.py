@@ -20,7 +20,6 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from sipctl.aio import wait_all
 from sipctl.apply_result import ApplyReport, Outcome
@@ -33,10 +32,8 @@ from sipctl.livekit.client import connect
 from sipctl.livekit.connection import Connection
 from sipctl.models import DispatchRule, InboundTrunk, Resource, Settings, TestCall
 from sipctl.plan_result import Change, Plan
+from sipctl.results import DialEvent, DialResult
 from sipctl.signals import on_signals, stop_then_cancel
-
-if TYPE_CHECKING:
-    from sipctl.results import DialEvent, DialResult
 
 log = logging.getLogger(__name__)
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from sipctl.exitcodes import ExitCode
 from sipctl.plan_result import Change
-
-if TYPE_CHECKING:
-    from sipctl.dial import DialResult
+from sipctl.results import DialResult
 
 Status = Literal["applied", "failed", "not attempted"]
 
