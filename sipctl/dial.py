@@ -29,9 +29,9 @@ from sipctl.livekit.calls import (
 from sipctl.livekit.client import ConnectionLike, Session, connect, translate_error
 from sipctl.livekit.records import CallRecord
 from sipctl.models import TestCall
-from sipctl.results import DialEvent, DialResult, Reason, Verdict
+from sipctl.results import DialEvent, DialResult, Reason, Verdict, expect_text
 from sipctl.signals import on_signals
-from sipctl.verdict import SIP_PHRASES, Judgement, expect_text, judge
+from sipctl.verdict import SIP_PHRASES, Judgement, judge
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +314,7 @@ async def run_calls(
     timing: PollTiming | None = None,
     retry_delay: float = 1.0,
     room_prefix: str = ROOM_PREFIX,
+    probe_header: str = PROBE_HEADER,
 ) -> list[DialResult]:
     """One run of ``calls`` with a fresh :class:`CallLimiter` (see :meth:`DialRunner.run`)."""
     runner = DialRunner(
@@ -323,6 +324,7 @@ async def run_calls(
         timing=timing,
         retry_delay=retry_delay,
         room_prefix=room_prefix,
+        probe_header=probe_header,
     )
     return await runner.run(calls, trunk_ids)
 
@@ -334,6 +336,7 @@ def dial_now(
     parallelism: int,
     max_per_trunk: int,
     on_event: EventCallback | None = None,
+    probe_header: str = PROBE_HEADER,
 ) -> tuple[list[DialResult], float]:
     """Run ``calls`` once from synchronous code: the results and the seconds it took.
 
@@ -346,7 +349,12 @@ def dial_now(
         assert task is not None
         with on_signals(task.cancel):
             return await run_calls(
-                conn, calls, parallelism=parallelism, max_per_trunk=max_per_trunk, on_event=on_event
+                conn,
+                calls,
+                parallelism=parallelism,
+                max_per_trunk=max_per_trunk,
+                on_event=on_event,
+                probe_header=probe_header,
             )
 
     t0 = time.monotonic()

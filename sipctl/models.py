@@ -554,6 +554,8 @@ class Settings(Strict):
     max_calls_per_hour: int = Field(default=120, ge=1)
     failure_threshold: int = Field(default=1, ge=1)
     jitter: Duration = 1.0
+    # the SIP header on every probe's INVITE, its value the test call's name
+    probe_header: str = Field(default="X-Sipctl-Probe", pattern=r"^[Xx]-[A-Za-z0-9-]+$")
     test_call_defaults: TestCallDefaults = Field(default_factory=TestCallDefaults)
 
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from sipctl.exitcodes import ExitCode
+from sipctl.models import TestCall
 
 
 class Verdict(StrEnum):
@@ -110,6 +111,14 @@ class DialEvent:
     status: str | None = None
     elapsed: float = 0.0
     result: DialResult | None = None
+
+
+def expect_text(call: TestCall) -> str:
+    """What the call expects, in one word: ``answered``, ``rings_out`` or a status code."""
+    if call.rings_out:
+        return "rings_out"
+    code = call.expected_status
+    return "answered" if code is None else str(code)
 
 
 def exit_code(results: Iterable[DialResult]) -> ExitCode:

@@ -102,13 +102,6 @@ def _strip(message: str) -> str:
     return message
 
 
-def expect_text(call: TestCall) -> str:
-    if call.rings_out:
-        return "rings_out"
-    code = call.expected_status
-    return "answered" if code is None else str(code)
-
-
 @dataclass(frozen=True)
 class Judgement:
     verdict: Verdict

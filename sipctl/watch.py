@@ -284,7 +284,8 @@ def run_watch(
     a :class:`WatchStatus`) and ``/healthz`` there meanwhile; ``on_ready`` hears the
     watched calls and those without a schedule once serving. Calls in flight hang up on
     the way out."""
-    runner = DialRunner(conn, CallLimiter(parallelism, settings.max_calls_per_trunk))
+    limiter = CallLimiter(parallelism, settings.max_calls_per_trunk)
+    runner = DialRunner(conn, limiter, probe_header=settings.probe_header)
 
     async def dial_one(name: str, call: TestCall) -> DialResult:
         return (await runner.run([(name, call)]))[0]

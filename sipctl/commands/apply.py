@@ -74,7 +74,8 @@ def command(
     --auto-approve is required). With PLAN_FILE (from `sipctl plan --out`): applies
     exactly that plan, or refuses when the config or LiveKit changed since it was made.
     Exit 0; 1 when a change failed (the report lists every change as applied, failed or
-    not attempted); 3 when a verification dial failed.
+    not attempted); 3 when a verification dial failed; 130 when interrupted (Ctrl-C:
+    changes in flight finish, dials hang up; the report says what was applied).
     """
     config = load(opts, freeze=True)
     saved = SavedPlan.for_apply(plan_file, targets, allow_delete) if plan_file else None

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from sipctl.check import parse_listen, select
+from sipctl.check import parallelism, parse_listen, select
 from sipctl.commands.common import (
     LazyConnection,
     Options,
@@ -18,13 +18,11 @@ from sipctl.commands.common import (
     handle_errors,
     load,
 )
-from sipctl.errors import SipctlError
 from sipctl.exitcodes import ExitCode
 from sipctl.models import Settings, TestCall
-from sipctl.render import check_list, check_outputs, check_prometheus
+from sipctl.render import check_list, check_outputs, check_watch
 from sipctl.render.check_outputs import Output
 from sipctl.render.check_progress import Progress
-from sipctl.render.check_watch import WatchConsole
 from sipctl.results import exit_code
 
 
@@ -68,23 +66,24 @@ def command(opts: Options, conn: LazyConnection, **a: Any) -> None:
     \b
     Verdicts: pass, degraded (answered late; still passes), fail, error.
     Exit codes: 3 a call failed; 1 a call was an error or sipctl could not run
-    (config, connection, auth); 0 otherwise.
+    (config, connection, auth, a NAME, --tag or --trunk not in the config);
+    130 interrupted (Ctrl-C, SIGTERM; calls are hung up first); 0 otherwise.
     """
     config = load(opts)
     settings: Settings = config.settings
-    selected = select(config.test_calls, a["names"], a["tags"], a["trunks"], a["shard"])
+    selected = select(
+        config.test_calls, a["names"], a["tags"], a["trunks"], a["shard"], config.outbound_trunks
+    )
     outputs = check_outputs.plan_outputs(a["formats"], a["outputs"])
-    n_par = settings.check_parallelism if a["parallelism"] is None else a["parallelism"]
-    if n_par < 1:
-        raise SipctlError(f"--parallelism must be at least 1 (got {n_par})")
-    listen = parse_listen(a["serve"]) if a["serve"] else None
+    n_par = parallelism(a["parallelism"], settings.check_parallelism)
+    listen = parse_listen(a["serve"], watch=a["watch"]) if a["serve"] else None
     if a["list_only"]:
-        click.echo(check_list.render(selected, a["shard"]), nl=False)
+        click.echo(check_list.render(selected, a["shard"], outputs), nl=False)
         return
     if not selected:
         click.echo("No test calls selected: nothing to dial.", err=True)
         return
-    if a["watch"] or listen is not None:
+    if a["watch"]:
         _watch(conn, selected, settings, n_par, outputs, listen, opts.color)
         sys.exit(ExitCode.OK)
     sys.exit(_once(conn, selected, settings, n_par, outputs, opts.color))
@@ -94,7 +93,7 @@ def _once(
     conn: LazyConnection,
     selected: list[tuple[str, TestCall]],
     settings: Settings,
-    parallelism: int,
+    n_par: int,
     outputs: list[Output],
     color: bool,
 ) -> int:
@@ -108,9 +107,10 @@ def _once(
         results, elapsed = dial_now(
             conn.get(),
             selected,
-            parallelism=parallelism,
+            parallelism=n_par,
             max_per_trunk=settings.max_calls_per_trunk,
             on_event=progress,
+            probe_header=settings.probe_header,
         )
     finally:
         progress.finish()
@@ -125,23 +125,22 @@ def _watch(
     conn: LazyConnection,
     selected: list[tuple[str, TestCall]],
     settings: Settings,
-    parallelism: int,
+    n_par: int,
     outputs: list[Output],
     listen: tuple[str, int] | None,
     color: bool,
 ) -> None:
     from sipctl.watch import run_watch  # deferred: see _once
 
-    console = WatchConsole(check_outputs.files_only(outputs, "--watch"), color)
-    where = f"{listen[0]}:{listen[1]}" if listen else None
+    console = check_watch.WatchConsole(check_outputs.files_only(outputs, "--watch"), color, listen)
     run_watch(
         conn.get(),
         selected,
         settings,
-        parallelism,
+        n_par,
         on_event=console,
-        on_ready=lambda status, unscheduled: console.ready(status, unscheduled, where),
+        on_ready=console.ready,
         listen=listen,
-        pages={"/metrics": check_prometheus.watch_exposition},
+        pages=check_watch.PAGES,
     )
     click.echo("stopped.", err=True)

@@ -42,7 +42,7 @@ def command(
 
     Passwords become ${VARIABLE} references with suggested names; nothing changes in
     LiveKit. `sipctl plan` then shows the resources as ~ adopt, and `sipctl apply` marks
-    them managed.
+    them managed. Exit 0; 1 on error; 130 when interrupted (Ctrl-C).
     """
     if out is not None and out.exists() and not force:
         raise SipctlError(f"{out} exists: choose another --out, or pass --force to overwrite it")

@@ -70,7 +70,8 @@ def command(
 
     Compares the config with the live outbound trunks, inbound trunks and dispatch rules:
     + create, ~ update (field: old -> new), - delete, ~ adopt; secrets are shown as
-    (sensitive value). Exit 0, or with --detailed-exitcode 2 when there are changes.
+    (sensitive value). Exit 0, or with --detailed-exitcode 2 when there are changes;
+    1 on error; 130 when interrupted (Ctrl-C).
     """
     config = load(opts, freeze=True)
     connection = conn.get()

@@ -74,7 +74,8 @@ def command(
 
     NUMBER is the dialled number as it arrives (the To user, with or without '+'). Prints
     the room (or its pattern: <caller>, <random>) and agents, and why every other trunk and
-    rule does not take the call. Exit 0 when the call reaches a room, 1 when it does not.
+    rule does not take the call. Exit 0 when the call reaches a room, 1 when it does not;
+    130 when interrupted (Ctrl-C).
     """
     from sipctl.route import Call, from_config, route, view
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import click
 
 from sipctl.errors import SipctlError
+from sipctl.render import check_prometheus
 from sipctl.render.check_outputs import Output, write_files
 from sipctl.render.check_text import line
 from sipctl.results import DialResult, WatchEvent, WatchStatus
@@ -55,15 +56,17 @@ class WatchConsole:
 
     files: Sequence[Output]
     color: bool = False
+    listen: tuple[str, int] | None = None
     latest: dict[str, DialResult] = field(default_factory=dict)
     _order: list[str] = field(default_factory=list)
 
-    def ready(self, status: WatchStatus, unscheduled: Sequence[str], listen: str | None) -> None:
+    def ready(self, status: WatchStatus, unscheduled: Sequence[str]) -> None:
         self._order = [c.name for c in status.calls]
         for text in watching([(c.name, c.schedule) for c in status.calls], unscheduled):
             click.echo(text, err=True)
-        if listen is not None:
-            click.echo(f"serving /metrics and /healthz on {listen}", err=True)
+        if self.listen is not None:
+            host, port = self.listen
+            click.echo(f"serving /metrics and /healthz on {host}:{port}", err=True)
 
     def __call__(self, ev: WatchEvent) -> None:
         out, err = event_lines(ev, color=self.color)
@@ -79,3 +82,9 @@ class WatchConsole:
             write_files(self.files, results, None)
         except SipctlError as exc:
             click.echo(f"warning: {exc}", err=True)
+
+
+# What ``--serve`` answers besides /healthz: each page renders a WatchStatus.
+PAGES: dict[str, Callable[[WatchStatus], tuple[bytes, str]]] = {
+    "/metrics": check_prometheus.watch_exposition,
+}
