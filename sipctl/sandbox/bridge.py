@@ -54,14 +54,11 @@ from sipctl.sandbox.media import (
     MediaSettings,
     merge,
 )
-from sipctl.sandbox.rooms import Participant, RoomRegistry, new_id
+from sipctl.sandbox.outbound import OutboundHeaders, build_headers, codec_set
+from sipctl.sandbox.rooms import Participant, RoomRegistry, hashed_id, new_id
 from sipctl.sandbox.sip.message import (
-    Address,
     Headers,
     Response,
-    SipParseError,
-    SipURI,
-    parse_hostport,
 )
 from sipctl.sandbox.sip.status import INVITE_FAILED_CODES, psrpc_error, sip_status_error
 from sipctl.sandbox.sip.transaction import Timers
@@ -166,6 +163,7 @@ class BridgeCall:
     media: MediaSettings = field(default_factory=MediaSettings)
     media_timed_out: bool = False
     media_timer: asyncio.Future[None] | None = None
+    codecs: dict[int, str] = field(default_factory=dict)
 
     @property
     def identity(self) -> str:
@@ -213,6 +211,16 @@ class Bridge:
             raise TwirpError(
                 "unimplemented", "SIP over TLS is not supported by the sandbox SIP bridge"
             )
+        # client.go createSIPParticipant: media config and headers are checked before the
+        # participant joins (their errors come back at once, waited or not)
+        media = merge(
+            trunk.media if trunk.HasField("media") else None,
+            int(trunk.media_encryption),
+            req.media if req.HasField("media") else None,
+            int(req.media_encryption),
+        )
+        codecs = codec_set(media)
+        build_headers(req, trunk.address, int(trunk.transport), from_number, self._own_host())
         call_id = new_id("SCL_")
         identity = req.participant_identity or f"sip_{req.sip_call_to}"
         attrs = dict(req.participant_attributes)
@@ -243,12 +251,8 @@ class Bridge:
             trunk=trunk,
             from_number=from_number,
         )
-        bc.media = merge(
-            trunk.media if trunk.HasField("media") else None,
-            int(trunk.media_encryption),
-            req.media if req.HasField("media") else None,
-            int(req.media_encryption),
-        )
+        bc.media = media
+        bc.codecs = codecs
         max_dur = _duration(req, "max_call_duration")
         bc.max_duration = (
             MAX_CALL_DURATION if max_dur <= 0 or max_dur > MAX_CALL_DURATION else max_dur
@@ -326,51 +330,50 @@ class Bridge:
         finally:
             await self._finish(bc)
 
-    def _spec(self, bc: BridgeCall, dest: tuple[str, int], host: str, port: int | None) -> CallSpec:
+    def _own_host(self, dest_ip: str | None = None) -> str:
+        # a wildcard listen address is no host name: use the address that reaches the trunk
+        if self.host not in ("", "0.0.0.0", "::"):
+            return self.host
+        return local_ip_for(dest_ip) if dest_ip else "127.0.0.1"
+
+    def _spec(self, bc: BridgeCall, dest: tuple[str, int], hdrs: OutboundHeaders) -> CallSpec:
         req, trunk = bc.req, bc.trunk
         kind, tparam = _TRANSPORTS.get(int(trunk.transport), ("udp", ""))
-        params: dict[str, str | None] = {"transport": tparam} if tparam else {}
-        ruri = SipURI(host=host, user=req.sip_call_to, port=port, params=dict(params))
-        to_uri = SipURI(
-            host=host, user=req.to_user_override or req.sip_call_to, port=port, params=dict(params)
-        )
-        # a wildcard listen address is no host name: use the address that reaches the trunk
-        own = self.host if self.host not in ("", "0.0.0.0", "::") else local_ip_for(dest[0])
-        from_host = trunk.from_host or own
-        fh, fport = parse_hostport(from_host)
-        from_uri = SipURI(host=fh, user=bc.from_number, port=fport, params=dict(params))
-        if req.HasField("display_name"):
-            display: str | None = req.display_name or None
-        else:
-            display = bc.from_number
         headers = dict(trunk.headers)
         headers.update(req.headers)
         return CallSpec(
-            request_uri=ruri,
-            to=Address(to_uri),
-            from_=Address(from_uri, display),
+            request_uri=hdrs.request_uri,
+            to=hdrs.to,
+            from_=hdrs.from_,
             local_tag=bc.call_id,
-            call_id=new_id("") + new_id(""),
+            # outbound.go newCall: the SIP Call-ID is guid.HashedID(SCL call ID)
+            call_id=hashed_id(bc.call_id),
             transport=kind,
             dest=dest,
             username=trunk.auth_username,
             password=trunk.auth_password,
             headers=sorted(headers.items()),
             contact_transport=bool(tparam),
+            codecs=bc.codecs,
+            encryption=bc.media.encryption,
         )
 
     async def _dial(self, bc: BridgeCall, deadline: float) -> None:
         loop = asyncio.get_running_loop()
         req = bc.req
+        trunk = bc.trunk
+        placeholder = build_headers(
+            req, trunk.address, int(trunk.transport), bc.from_number, self._own_host()
+        )
+        # the INVITE goes to the Request-URI's host (the trunk address unless overridden)
+        ruri = placeholder.request_uri
         try:
-            host, port = parse_hostport(bc.trunk.address)
-        except SipParseError as exc:
-            raise psrpc_error("invalid_argument", f"invalid request URI: {exc}") from None
-        try:
-            dest = await resolve(host, port or 5060)
+            dest = await resolve(ruri.host, ruri.port or 5060)
         except ResolveError as exc:
             raise psrpc_error("invalid_argument", str(exc)) from None
-        call = Call(self._spec(bc, dest, host, port), self.log, self.timers)
+        from_host = trunk.from_host or self._own_host(dest[0])
+        hdrs = build_headers(req, trunk.address, int(trunk.transport), bc.from_number, from_host)
+        call = Call(self._spec(bc, dest, hdrs), self.log, self.timers)
         bc.call = call
         call.on_provisional = lambda resp: self._on_provisional(bc, resp)
         call.on_remote_bye = bc.stop.set

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import secrets
 import string
 import time
@@ -25,6 +26,33 @@ _BASE57 = "".join(c for c in string.ascii_letters + string.digits if c not in "0
 def new_id(prefix: str) -> str:
     """LiveKit GUID: prefix + 12 base57 characters (protocol utils/guid)."""
     return prefix + "".join(secrets.choice(_BASE57) for _ in range(12))
+
+
+_BASE62 = string.ascii_uppercase + string.ascii_lowercase + string.digits
+
+
+def hashed_id(value: str) -> str:
+    """protocol utils/guid HashedID: SHA-1, then jxskiss/base62's encoding (encodeV2:
+    6-bit groups from the end, a group whose bits 1-4 are set takes 5 bits)."""
+    src = hashlib.sha1(value.encode()).digest()
+    pos = len(src) * 8
+    out = []
+    while pos > 0:
+        size = 6
+        r, i = pos & 7, pos >> 3
+        if r == 0:
+            i, r = i - 1, 8
+        b = src[i] >> (8 - r)
+        if r < 6 and i > 0:
+            b |= src[i - 1] << r
+        b &= 0x3F
+        if b & 0x1E == 0x1E:
+            if pos > 6 or b > 0x1F:
+                size = 5
+            b &= 0x1F
+        out.append(_BASE62[b])
+        pos -= size
+    return "".join(out)
 
 
 RemoveHook = Callable[[], Awaitable[None]]

@@ -492,12 +492,18 @@ def validate_create_sip_participant(req: sip.CreateSIPParticipantRequest) -> Non
         raise Invalid("missing sip trunk id and sip number")
     if req.HasField("trunk"):
         validate_outbound_config(req.trunk)
-    if req.HasField("sip_to_header") and req.sip_call_to:
-        raise Invalid("sip_to_header cannot be combined with sip_call_to")
-    if not req.sip_call_to and not req.HasField("sip_to_header"):
+    # the callee is required even with sip_to_header (the bridge then refuses the pair)
+    if not req.sip_call_to:
         raise Invalid("missing sip callee number")
     if "@" in req.sip_call_to:
         raise Invalid("SipCallTo should be a phone number or SIP user, not a full SIP URI")
+    if req.to_user_override:
+        if "@" in req.to_user_override:
+            raise Invalid("ToUserOverride should be a phone number or SIP user, not a full SIP URI")
+        try:
+            _check_chars(req.to_user_override, _TOKEN_CHARS)
+        except Invalid as e:
+            raise Invalid(f"ToUserOverride contains invalid characters: {e}") from None
     if not req.room_name:
         raise Invalid("missing room name")
     if req.HasField("display_name"):

@@ -17,9 +17,10 @@ SIPP_ANSWER = (
 )
 
 
-def test_offer_lists_pcmu_pcma_and_telephone_event() -> None:
+def test_offer_lists_g722_pcmu_pcma_and_telephone_event() -> None:
+    # livekit/sip pkg/sip/media_codecs.go defaultCodecs; media-sdk OfferCodecsWith order
     offer = make_offer("127.0.0.1", 40000, session_id=1).decode()
-    assert "m=audio 40000 RTP/AVP 0 8 101\r\n" in offer
+    assert "m=audio 40000 RTP/AVP 9 0 8 101\r\na=rtpmap:9 G722/8000\r\n" in offer
     assert "a=rtpmap:101 telephone-event/8000\r\n" in offer
     assert "c=IN IP4 127.0.0.1\r\n" in offer
 

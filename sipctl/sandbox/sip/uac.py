@@ -129,6 +129,8 @@ class CallSpec:
     headers: list[tuple[str, str]] = field(default_factory=list)  # extra INVITE headers
     # like the bridge: an explicit trunk transport shows in the Contact (TCP always does)
     contact_transport: bool = False
+    codecs: dict[int, str] | None = None  # the offer's codecs (None: the default set)
+    encryption: int = 0  # SIPMediaEncryption: 0 disable, 1 allow, 2 require
 
 
 async def resolve(host: str, port: int) -> Addr:
@@ -208,7 +210,12 @@ class Call:
         self.layer = TransactionLayer(transport, self.log, self.timers, self._on_request)
         self.layer.on_stray_response = self._on_stray_response
         await self.rtp.open(self.local_ip)
-        self.offer = make_offer(self.local_ip, self.rtp.local[1])
+        self.offer = make_offer(
+            self.local_ip,
+            self.rtp.local[1],
+            codecs=self.spec.codecs,
+            encrypted=self.spec.encryption != 0,
+        )
 
     @property
     def contact(self) -> str:
@@ -237,7 +244,7 @@ class Call:
         h.add("Contact", self.contact)
         h.add("Content-Type", "application/sdp")
         h.add("Allow", ALLOW)
-        h.add("User-Agent", USER_AGENT)
+        # outbound.go attemptInvite adds no User-Agent (only the BYE carries one)
         if auth is not None:
             h.add(auth[0], auth[1])
         for name, value in self.spec.headers:
@@ -347,6 +354,13 @@ class Call:
             answer = parse_answer(resp.body)
         except SdpError as exc:
             raise MediaError(str(exc)) from None
+        # media-sdk sdp/offer.go Answer.apply: crypto only when both sides have it; with
+        # "require" and a plain answer: ErrNoCommonCrypto
+        if self.spec.encryption == 2 and not answer.crypto:
+            raise MediaError("no common encryption profiles")
+        if self.spec.encryption != 0 and answer.crypto:
+            # deviation: the sandbox negotiates SDES but has no SRTP media stack
+            raise MediaError("SRTP media is not implemented by the sandbox")
         try:
             remote = await resolve(answer.ip, answer.port)
         except ResolveError as exc:
@@ -446,7 +460,6 @@ class Call:
         h.add("To", inv.headers.get("To") or "")
         h.add("Call-ID", self.spec.call_id)
         h.add("CSeq", f"{inv.cseq.number} CANCEL")
-        h.add("User-Agent", USER_AGENT)
         self.layer.start_request(Request(headers=h, method="CANCEL", uri=inv.uri), tx.dest)
 
     async def _answered_after_cancel(self, req: Request, resp: Response) -> None:
