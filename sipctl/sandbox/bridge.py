@@ -40,7 +40,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from livekit.protocol import models
 from livekit.protocol.sip import (
     CreateSIPParticipantRequest,
     SIPOutboundTrunkInfo,
@@ -55,7 +54,7 @@ from sipctl.sandbox.media import (
     merge,
 )
 from sipctl.sandbox.outbound import OutboundHeaders, build_headers, codec_set
-from sipctl.sandbox.rooms import Participant, RoomRegistry, hashed_id, new_id
+from sipctl.sandbox.rooms import Participant, RoomRegistry, hashed_id, new_id, sip_participant
 from sipctl.sandbox.sip.message import (
     Headers,
     Response,
@@ -111,6 +110,8 @@ GLOBAL_HEADER_ATTRS: dict[str, str] = {
     "X-Lk-Test-Id": "lktest.id",
 }
 
+TWILIO_BLOCK_CODES = frozenset({32203})  # errors.go twilioPermanentBlockCodes
+
 _TRANSPORTS = {0: ("udp", ""), 1: ("udp", "udp"), 2: ("tcp", "tcp"), 3: ("tls", "tls")}
 
 
@@ -134,10 +135,12 @@ def headers_to_attrs(
             if include == 1 and not low.startswith("x-"):
                 continue
             attrs[ATTR_HEADER_PREFIX + low] = value
-    for hdr, attr in {**GLOBAL_HEADER_ATTRS, **mapping}.items():
-        found = headers.get(hdr)
-        if found is not None:
-            attrs[attr] = found
+    # the global map, then the trunk's: a trunk mapping never hides a built-in one
+    for table in (GLOBAL_HEADER_ATTRS, mapping):
+        for hdr, attr in table.items():
+            found = headers.get(hdr)
+            if found is not None:
+                attrs[attr] = found
     return attrs
 
 
@@ -235,13 +238,8 @@ class Bridge:
         # LiveKit kicks an older participant with the same identity (its call hangs up)
         if self.rooms.find(req.room_name, identity) is not None:
             await self.rooms.remove_participant(req.room_name, identity)
-        participant = Participant(
-            sid=new_id("PA_"),
-            identity=identity,
-            name=req.participant_name,
-            metadata=req.participant_metadata,
-            kind=models.ParticipantInfo.Kind.SIP,
-            attributes=attrs,
+        participant = sip_participant(
+            identity, req.participant_name, req.participant_metadata, attrs
         )
         bc = BridgeCall(
             call_id=call_id,
@@ -387,6 +385,10 @@ class Bridge:
             await call.setup()
             await call.invite(timeout=timeout)
         except CallError as exc:
+            if isinstance(exc, InviteRejected):
+                # attemptInvite's setState runs for every non-200 response: the built-in
+                # header mappings reach the participant on a failure too
+                self._set_attrs(bc, headers_to_attrs(exc.response.headers, {}, 0))
             raise self._invite_error(exc) from None
         # answered: the media timeout is armed now (outbound.go: EnableTimeout(true))
         bc.media_timer = asyncio.ensure_future(self._media_timeout(bc))
@@ -426,17 +428,19 @@ class Bridge:
         """Map a failed INVITE like the bridge + livekit-server do (reference §5.6)."""
         if isinstance(exc, InviteRejected):
             resp = exc.response
+            text = resp.reason
+            prefix = "unexpected status from INVITE response: "
             if resp.status in INVITE_FAILED_CODES:
-                text = resp.body.decode("utf-8", "replace") if resp.body else ""
-                text = text or resp.headers.get("X-Twilio-Error") or resp.reason
-                return sip_status_error("INVITE failed: ", resp.status, text)
-            twilio = resp.headers.get("X-Twilio-Error") or ""
-            if resp.status == 603 and "32203" in twilio:
-                err = sip_status_error("INVITE blocked by carrier: ", resp.status, resp.reason)
-                return TwirpError("permission_denied", err.msg, err.meta)
-            return sip_status_error(
-                "unexpected status from INVITE response: ", resp.status, resp.reason
-            )
+                body = resp.body.decode("utf-8", "replace") if resp.body else ""
+                text = body or resp.headers.get("X-Twilio-Error") or resp.reason
+                prefix = "INVITE failed: "
+            # errors.go carrierBlockFromResponse: on any final status, a leading Twilio
+            # block code wraps the same SIPStatus (code and text unchanged)
+            words = (resp.headers.get("X-Twilio-Error") or "").split()
+            code = int(words[0]) if words and words[0].isdigit() else 0
+            if code in TWILIO_BLOCK_CODES:
+                prefix = f"INVITE blocked by carrier: carrier blocked call (twilio error {code}): "
+            return sip_status_error(prefix, resp.status, text)
         if isinstance(exc, AuthFailed):
             # a challenge we cannot parse is an Internal error, downgraded after INVITE
             return psrpc_error("failed_precondition", str(exc))

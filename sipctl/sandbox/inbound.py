@@ -40,13 +40,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from livekit.protocol import models
 from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo
 
 from sipctl.sandbox.bridge import ATTR_CALL_ID_FULL, ATTR_CALL_TAG, ATTR_STATUS, headers_to_attrs
 from sipctl.sandbox.dispatch import Decision, InboundCall, RoutingError, match_trunk, route
 from sipctl.sandbox.media import DEFAULT_MEDIA_TIMEOUT, DEFAULT_MEDIA_TIMEOUT_INITIAL, merge
-from sipctl.sandbox.rooms import Participant, RoomRegistry, new_id
+from sipctl.sandbox.rooms import Participant, RoomRegistry, new_id, sip_participant
 from sipctl.sandbox.sip.digest import Challenge, DigestError, compute_response, parse_auth_params
 from sipctl.sandbox.sip.message import (
     Address,
@@ -526,14 +525,7 @@ class InboundServer:
         if self.rooms.find(decision.room_name, decision.identity) is not None:
             # LiveKit kicks an older participant with the same identity
             self._spawn(self.rooms.remove_participant(decision.room_name, decision.identity))
-        p = Participant(
-            sid=new_id("PA_"),
-            identity=decision.identity,
-            name=decision.name,
-            metadata=decision.metadata,
-            kind=models.ParticipantInfo.Kind.SIP,
-            attributes=attrs,
-        )
+        p = sip_participant(decision.identity, decision.name, decision.metadata, attrs)
         p.on_remove = lambda: self._on_remove(d)
         d.room = decision.room_name
         d.participant = p

@@ -91,7 +91,7 @@ class RoomService:
     ) -> room.ListParticipantsResponse:
         _admin(call, req.room)
         r = self.rooms.rooms.get(req.room)
-        people = [] if r is None else [p.to_proto() for p in r.participants.values()]
+        people = [] if r is None else [p.to_service_proto() for p in r.participants.values()]
         return room.ListParticipantsResponse(participants=people)
 
     def _participant(self, room_name: str, identity: str) -> Participant:
@@ -104,14 +104,15 @@ class RoomService:
         self, call: Call, req: room.RoomParticipantIdentity
     ) -> models.ParticipantInfo:
         _admin(call, req.room)
-        return self._participant(req.room, req.identity).to_proto()
+        return self._participant(req.room, req.identity).to_service_proto()
 
     async def remove_participant(
         self, call: Call, req: room.RoomParticipantIdentity
     ) -> room.RemoveParticipantResponse:
         _admin(call, req.room)
         if self.rooms.find(req.room, req.identity) is None:
-            raise TwirpError("not_found", "participant not found")
+            # roomservice.go RemoveParticipant: ErrParticipantNotFound, a psrpc error
+            raise psrpc_error("not_found", "participant does not exist")
         await self.rooms.remove_participant(req.room, req.identity)
         return room.RemoveParticipantResponse()
 
@@ -133,7 +134,7 @@ class RoomService:
             p.name = req.name
         # Merges attributes (empty value deletes) and wakes waiters even without attributes.
         self.rooms.set_attributes(req.room, req.identity, dict(req.attributes))
-        return p.to_proto()
+        return p.to_service_proto()
 
     async def update_room_metadata(
         self, call: Call, req: room.UpdateRoomMetadataRequest

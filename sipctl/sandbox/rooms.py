@@ -23,6 +23,36 @@ from livekit.protocol import agent_dispatch, models
 _BASE57 = "".join(c for c in string.ascii_letters + string.digits if c not in "0OIl1")
 
 
+def sip_participant(
+    identity: str, name: str, metadata: str, attributes: dict[str, str]
+) -> Participant:
+    """The SIP bridge's participant as LiveKit shows it: it joins with publish, subscribe
+    and data permissions, publishes one audio track named after its identity before it
+    dials (livekit/sip pkg/sip/room.go NewParticipantTrack, outbound.go/inbound.go
+    publishTrack) and is ACTIVE once connected."""
+    return Participant(
+        sid=new_id("PA_"),
+        identity=identity,
+        name=name,
+        metadata=metadata,
+        kind=models.ParticipantInfo.Kind.SIP,
+        attributes=attributes,
+        state=models.ParticipantInfo.State.ACTIVE,
+        published=[
+            models.TrackInfo(
+                sid=new_id("TR_"),
+                type=models.TrackType.AUDIO,
+                name=identity,
+                source=models.TrackSource.MICROPHONE,
+                mime_type="audio/opus",
+            )
+        ],
+        permission=models.ParticipantPermission(
+            can_publish=True, can_subscribe=True, can_publish_data=True
+        ),
+    )
+
+
 def new_id(prefix: str) -> str:
     """LiveKit GUID: prefix + 12 base57 characters (protocol utils/guid)."""
     return prefix + "".join(secrets.choice(_BASE57) for _ in range(12))
@@ -70,6 +100,19 @@ class Participant:
     state: int = models.ParticipantInfo.State.JOINED
     # Called (once) when the participant is removed through the API or room deletion.
     on_remove: RemoveHook | None = None
+    # what RoomService shows of a SIP bridge participant (its published audio track and
+    # join permission); the real-time hub (sipctl.sandbox.rtc) keeps its own track list
+    published: list[models.TrackInfo] = field(default_factory=list)
+    permission: models.ParticipantPermission | None = None
+
+    def to_service_proto(self) -> models.ParticipantInfo:
+        """ParticipantInfo as RoomService lists it: with tracks, permission, is_publisher."""
+        info = self.to_proto()
+        info.tracks.extend(self.published)
+        if self.permission is not None:
+            info.permission.CopyFrom(self.permission)
+        info.is_publisher = bool(self.published)
+        return info
 
     def to_proto(self) -> models.ParticipantInfo:
         return models.ParticipantInfo(
@@ -95,6 +138,8 @@ class Room:
     metadata: str = ""
     creation_time: float = field(default_factory=time.time)
     participants: dict[str, Participant] = field(default_factory=dict)
+    first_joined_at: float = 0.0
+    last_left_at: float = 0.0
     # AgentDispatchService's view of the room (livekit-server pkg/rtc/room.go)
     dispatches: list[agent_dispatch.AgentDispatch] = field(default_factory=list)
 
@@ -143,6 +188,8 @@ class RoomRegistry:
     def join(self, room_name: str, participant: Participant) -> Room:
         room = self.get_or_create(room_name)
         room.participants[participant.identity] = participant
+        if not room.first_joined_at:
+            room.first_joined_at = time.time()
         self._notify()
         return room
 
@@ -166,6 +213,7 @@ class RoomRegistry:
         """The participant left by itself (call ended or failed); no hook runs."""
         room = self.rooms.get(room_name)
         if room is not None and room.participants.pop(identity, None) is not None:
+            room.last_left_at = time.time()
             self._notify()
 
     async def remove_participant(self, room_name: str, identity: str) -> bool:
@@ -188,6 +236,26 @@ class RoomRegistry:
         self.rooms.pop(room_name, None)
         self._notify()
         return True
+
+    def close_idle(self, now: float | None = None) -> list[str]:
+        """livekit-server pkg/rtc/room.go CloseIfEmpty: an empty room closes once
+        ``departure_timeout`` passed since the last one left, or, if nobody ever joined,
+        ``empty_timeout`` since it was created (whole seconds, as LiveKit counts)."""
+        now = time.time() if now is None else now
+        closed = []
+        for name, room in list(self.rooms.items()):
+            if room.participants:
+                continue
+            if room.first_joined_at and room.last_left_at:
+                elapsed, timeout = int(now) - int(room.last_left_at), room.departure_timeout
+            else:
+                elapsed, timeout = int(now) - int(room.creation_time), room.empty_timeout
+            if elapsed >= timeout:
+                self.rooms.pop(name, None)
+                closed.append(name)
+        if closed:
+            self._notify()
+        return closed
 
     async def hang_up_all(self) -> None:
         for name in list(self.rooms):

@@ -157,6 +157,7 @@ class SandboxServer:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port = config.port
+        self._reaper: asyncio.Future[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -178,6 +179,7 @@ class SandboxServer:
         addresses = self._runner.addresses
         if addresses:
             self.port = addresses[0][1]
+        self._reaper = asyncio.ensure_future(self._close_idle_rooms())
         if self.inbound is not None and self.config.sip_port is not None:
             sip_port = await self.inbound.start(self.config.sip_port)
             self.log.info("sandbox SIP listening on %s:%d (udp, tcp)", self.config.host, sip_port)
@@ -195,6 +197,8 @@ class SandboxServer:
         if self._site is not None:
             await self._site.stop()
             self._site = None
+        if self._reaper is not None:
+            self._reaper.cancel()
         if self.inbound is not None:
             await self.inbound.close()
         if self.bridge is not None:
@@ -410,6 +414,13 @@ class SandboxServer:
                 "reason": d.reason,
             }
         )
+
+    async def _close_idle_rooms(self) -> None:
+        # the room manager's periodic CloseIfEmpty (the sandbox checks twice a second)
+        while True:
+            await asyncio.sleep(0.5)
+            for name in self.rooms.close_idle():
+                self.log.info("room %s closed (idle)", name)
 
     def _room_for_call(self, name: str, decision: Decision) -> None:
         """The SIP participant's token carries the rule's room_config: the server creates

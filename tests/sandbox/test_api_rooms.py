@@ -111,9 +111,10 @@ async def test_participants(server: SandboxServer, lk: api.LiveKitAPI) -> None:
         await lk.room.remove_participant(
             room.RoomParticipantIdentity(room="call-room", identity="sip_+1555")
         )
+    # livekit-server roomservice.go RemoveParticipant: ErrParticipantNotFound (psrpc)
     assert (err.value.code, err.value.message, err.value.status) == (
         "not_found",
-        "participant not found",
+        "twirp error unknown: participant does not exist",
         404,
     )
     with pytest.raises(api.TwirpError) as err:

@@ -538,3 +538,28 @@ async def test_200_concurrent_calls(
     finally:
         await bridge.close()
     assert bridge.calls == {}
+
+
+# ----------------------------------------------------------------------------- issue #14 item 8
+def test_trunk_mapping_does_not_hide_builtin_attributes() -> None:
+    # livekit/sip pkg/sip/types.go HeadersToAttrs: the global map, then the trunk's
+    from sipctl.sandbox.bridge import headers_to_attrs
+    from sipctl.sandbox.sip.message import Headers
+
+    h = Headers([("X-Twilio-CallSid", "CA1"), ("X-Other", "o")])
+    attrs = headers_to_attrs(h, {"X-Twilio-CallSid": "mine"}, 0)
+    assert attrs == {"sip.twilio.callSid": "CA1", "mine": "CA1"}
+
+
+async def test_builtin_mapping_applies_on_a_failure_response(
+    provider: Provider, rooms: RecordingRooms, bridge: Bridge
+) -> None:
+    # outbound.go Invite's setState runs setExtraAttrs(nil, ...) for every non-200 reply
+    req = request("busy", headers={"X-Lk-Test-Id": "t-486"})
+    with pytest.raises(TwirpError):
+        await bridge.create_sip_participant(req, trunk_for(provider), FROM)
+    ident = "sip_" + NUMBERS["busy"]
+    assert any(
+        kind == "attrs" and who == ident and attrs.get("lktest.id") == "t-486"
+        for kind, who, attrs in rooms.events
+    )

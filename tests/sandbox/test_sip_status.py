@@ -98,7 +98,9 @@ def rejected(status: int, reason: str, body: bytes = b"", **headers: str) -> Inv
         ),
         (607, "Unwanted", "permission_denied", 403, "unexpected status from INVITE response"),
         (499, "Odd", "invalid_argument", 400, "unexpected status from INVITE response"),
-        (599, "Odd", "invalid_argument", 400, "unexpected status from INVITE response"),
+        # livekit/sip.go SIPStatus.GRPCStatus: an unlisted 5xx is failed_precondition
+        (599, "Odd", "failed_precondition", 412, "unexpected status from INVITE response"),
+        (509, "Odd", "failed_precondition", 412, "unexpected status from INVITE response"),
         (699, "Odd", "invalid_argument", 400, "unexpected status from INVITE response"),
     ],
 )
@@ -135,9 +137,23 @@ def test_empty_reason_uses_enum_names() -> None:
 
 
 def test_carrier_block() -> None:
+    # livekit/sip errors.go carrierBlockFromResponse + carrierBlockedError.Error: any
+    # final status, the SIPStatus (code, bare text) kept, the provider code in the text
     err = BRIDGE._invite_error(rejected(603, "Decline", **{"X-Twilio-Error": "32203 blocked"}))
     assert err.code == "permission_denied"
-    assert err.msg.startswith(PFX + "INVITE blocked by carrier: sip status: 603")
+    assert err.msg == PFX + (
+        "INVITE blocked by carrier: carrier blocked call (twilio error 32203): "
+        "sip status: 603: Decline"
+    )
+    assert err.meta["sip_status"] == "Decline"
+    busy = BRIDGE._invite_error(rejected(503, "Service Unavailable", **{"X-Twilio-Error": "32203"}))
+    assert busy.code == "failed_precondition"
+    assert busy.msg == PFX + (
+        "INVITE blocked by carrier: carrier blocked call (twilio error 32203): "
+        "sip status: 503: Service Unavailable"
+    )
+    other = BRIDGE._invite_error(rejected(603, "Decline", **{"X-Twilio-Error": "13224 x"}))
+    assert "carrier" not in other.msg
 
 
 @pytest.mark.parametrize(

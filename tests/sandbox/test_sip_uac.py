@@ -124,6 +124,10 @@ async def test_2xx_without_to_tag_is_a_clear_failure(uas: Uas) -> None:
     task = asyncio.create_task(call.invite(timeout=3))
     inv, src = await uas.recv_request("INVITE")
     uas.send(uas.ok(inv, tag=False), src)
+    # ... and it is hung up with a BYE, as LiveKit's bridge does (issue #14 item 9)
+    await uas.recv_request("ACK")
+    bye, _ = await uas.recv_request("BYE")
+    uas.send(response_for(bye, 200, "OK"), src)
     with pytest.raises(CallProtocolError, match="no tag in To header in INVITE response"):
         await task
     await call.aclose()

@@ -44,9 +44,10 @@ class Dialog:
         return self.remote.tag or ""
 
     @classmethod
-    def from_2xx(cls, invite: Request, resp: Response) -> Dialog:
+    def from_2xx(cls, invite: Request, resp: Response, *, lenient: bool = False) -> Dialog:
+        """``lenient``: accept a 2xx without To tag (only to hang it up)."""
         to = resp.to
-        if not to.tag:
+        if not to.tag and not lenient:
             raise DialogError("no tag in To header in INVITE response")
         contact = resp.contact
         if contact is None:

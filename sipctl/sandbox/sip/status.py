@@ -116,11 +116,16 @@ def twirp_code_for_sip(code: int) -> str:
     known = SIP_TO_TWIRP.get(code)
     if known is not None:
         return known
-    # SIPStatus.GRPCStatus fallback (it compares the gRPC code, always Unknown there,
-    # so every unlisted status ends up invalid_argument)
-    if code < 200:
+    # SIPStatus.GRPCStatus (protocol livekit/sip.go): an unlisted status maps by class
+    if code < 300:
         return "unknown"
-    return "invalid_argument"
+    if code < 500:
+        return "invalid_argument"
+    if code < 600:
+        return "failed_precondition"
+    if code < 700:
+        return "invalid_argument"
+    return "unknown"
 
 
 def status_enum_name(code: int) -> str:

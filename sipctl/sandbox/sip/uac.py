@@ -17,6 +17,7 @@ Mirrors the LiveKit SIP bridge's outbound leg (livekit/sip pkg/sip/outbound.go):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -342,6 +343,12 @@ class Call:
         try:
             self.dialog = Dialog.from_2xx(req, resp)
         except DialogError as exc:
+            # issue #14 item 9: LiveKit answers a 200 OK without To tag with a BYE
+            with contextlib.suppress(DialogError, SipParseError):
+                self.dialog = Dialog.from_2xx(req, resp, lenient=True)
+                self.ok = resp
+                await self._send_ack()
+                await self.bye()
             raise CallProtocolError(str(exc)) from None
         except SipParseError as exc:
             raise CallProtocolError(f"bad INVITE response: {exc}") from None
