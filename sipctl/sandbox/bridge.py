@@ -209,11 +209,6 @@ class Bridge:
         if self._closing:
             raise psrpc_error("unavailable", "service shutting down")
         kind, _ = _TRANSPORTS.get(int(trunk.transport), ("udp", ""))
-        if kind == "tls":
-            # deviation: the real bridge would dial TLS; the sandbox has no TLS stack
-            raise TwirpError(
-                "unimplemented", "SIP over TLS is not supported by the sandbox SIP bridge"
-            )
         # client.go createSIPParticipant: media config and headers are checked before the
         # participant joins (their errors come back at once, waited or not)
         media = merge(
@@ -365,8 +360,10 @@ class Bridge:
         )
         # the INVITE goes to the Request-URI's host (the trunk address unless overridden)
         ruri = placeholder.request_uri
+        # types.go URI.GetPort: 5061 for TLS, else 5060
+        default_port = 5061 if int(trunk.transport) == 3 else 5060
         try:
-            dest = await resolve(ruri.host, ruri.port or 5060)
+            dest = await resolve(ruri.host, ruri.port or default_port)
         except ResolveError as exc:
             raise psrpc_error("invalid_argument", str(exc)) from None
         from_host = trunk.from_host or self._own_host(dest[0])

@@ -63,6 +63,7 @@ class SandboxProcess:
         api_secret: str = API_SECRET,
         extra_args: Sequence[str] = (),
         port: int | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -71,6 +72,7 @@ class SandboxProcess:
         self.api_key = api_key
         self.api_secret = api_secret
         self.extra_args = list(extra_args)
+        self.extra_env = dict(env or {})  # e.g. SSL_CERT_FILE: the CA a TLS trunk needs
         self.port = port or free_port()
         self.log = workdir / "sandbox.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -105,7 +107,7 @@ class SandboxProcess:
         raise SandboxError(f"sandbox could not bind a port:\n{self.log_text()}")
 
     def _launch(self, timeout: float) -> bool:
-        env = dict(os.environ)
+        env = {**os.environ, **self.extra_env}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as log:

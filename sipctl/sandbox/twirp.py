@@ -82,20 +82,53 @@ def decode_request(kind: str, body: bytes, message: Message) -> None:
     try:
         # Go's json.Decoder reads exactly one JSON value and ignores what follows it.
         text = body.decode()
-        value, _ = json.JSONDecoder().raw_decode(text, len(text) - len(text.lstrip()))
+        decoder = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys)
+        value, _ = decoder.raw_decode(text, len(text) - len(text.lstrip()))
         if not isinstance(value, dict):
             raise ValueError("request must be a JSON object")
-        try:
-            json_format.ParseDict(value, message)
-        except json_format.ParseError as e:
-            # protojson discards unknown fields but rejects unknown enum names, while
-            # Python's ignore_unknown_fields would drop both: only retry for fields.
-            if "has no field named" not in str(e):
-                raise
-            message.Clear()
-            json_format.ParseDict(value, message, ignore_unknown_fields=True)
+        _drop_numeric_enum_strings(value, message.DESCRIPTOR)
+        # protojson.UnmarshalOptions{DiscardUnknown: true} (livekit's Twirp servers):
+        # unknown fields and unknown enum names are dropped; the same field twice (even
+        # as jsonName and proto name) is an error, as in Python's parser
+        json_format.ParseDict(value, message, ignore_unknown_fields=True)
     except Exception:
         raise TwirpError("malformed", "the json request could not be decoded") from None
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, val in pairs:
+        if key in out:
+            raise ValueError(f"duplicate field {key!r}")  # protojson: duplicate field
+        out[key] = val
+    return out
+
+
+def _drop_numeric_enum_strings(value: dict[str, Any], desc: Any) -> None:
+    """protojson reads an enum from its name or a JSON number; a string that is not a
+    name (e.g. "1") is an unknown value, which DiscardUnknown drops. Python's parser
+    would take "1" as the number, so such values are removed first. A field given under
+    both of its names is refused (protojson: duplicate field)."""
+    seen: set[int] = set()
+    for key in list(value):
+        field = desc.fields_by_camelcase_name.get(key) or desc.fields_by_name.get(key)
+        if field is None:
+            continue
+        if field.number in seen:  # e.g. authUsername and auth_username: protojson refuses
+            raise ValueError(f"duplicate field {field.name!r}")
+        seen.add(field.number)
+        item = value[key]
+        if field.enum_type is not None:
+            names = field.enum_type.values_by_name
+            if isinstance(item, str) and item not in names:
+                del value[key]
+            elif isinstance(item, list):
+                value[key] = [v for v in item if not (isinstance(v, str) and v not in names)]
+        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
+            items = item if isinstance(item, list) else [item]
+            for sub in items:
+                if isinstance(sub, dict):
+                    _drop_numeric_enum_strings(sub, field.message_type)
 
 
 @dataclass(frozen=True)

@@ -345,10 +345,27 @@ def test_json_codec_matches_protojson() -> None:
     assert out["auth_password"] == "" and out["headers"] == {}
     with pytest.raises(TwirpError, match="the json request could not be decoded"):
         decode_request("json", b"[]", sip.ListSIPOutboundTrunkRequest())
-    with pytest.raises(TwirpError, match="the json request could not be decoded"):
-        decode_request(
-            "json", b'{"trunk": {"transport": "FOO"}}', sip.CreateSIPOutboundTrunkRequest()
-        )
+
+
+def test_json_as_protojson_reads_it() -> None:
+    # livekit's Twirp servers decode with protojson.UnmarshalOptions{DiscardUnknown: true}
+    # (protobuf-go encoding/protojson decode.go): an unknown enum name and an enum as a
+    # numeric string are unknown values, dropped; a field given twice is an error
+    msg = sip.CreateSIPOutboundTrunkRequest()
+    decode_request("json", b'{"trunk": {"name": "a", "transport": "FOO"}}', msg)
+    assert msg.trunk.name == "a" and msg.trunk.transport == 0
+    msg = sip.CreateSIPOutboundTrunkRequest()
+    decode_request("json", b'{"trunk": {"transport": "2", "mediaEncryption": "1"}}', msg)
+    assert msg.trunk.transport == 0 and msg.trunk.media_encryption == 0
+    msg = sip.CreateSIPOutboundTrunkRequest()
+    decode_request("json", b'{"trunk": {"transport": 2}}', msg)  # a JSON number is read
+    assert msg.trunk.transport == 2
+    for body in (
+        b'{"trunk": {"authUsername": "a", "auth_username": "b"}}',
+        b'{"trunk": {"name": "a", "name": "b"}}',
+    ):
+        with pytest.raises(TwirpError, match="the json request could not be decoded"):
+            decode_request("json", body, sip.CreateSIPOutboundTrunkRequest())
     with pytest.raises(TwirpError, match="the protobuf request could not be decoded"):
         decode_request("protobuf", b"\xff\xff\xff", sip.ListSIPOutboundTrunkRequest())
 

@@ -417,13 +417,22 @@ async def test_unresolvable_host_is_invalid_argument(bridge: Bridge) -> None:
     )
 
 
-async def test_tls_is_refused_clearly(bridge: Bridge, rooms: RecordingRooms) -> None:
-    trunk = trunk_for(None, transport="udp")
+async def test_tls_is_dialled_like_tcp(bridge: Bridge, rooms: RecordingRooms) -> None:
+    # TLS is dialled as LiveKit dials it (tests/sandbox/test_sip_tls.py, with Kamailio's
+    # TLS listener); nothing listening is a connection error, as for TCP
+    trunk = trunk_for(None, transport="tcp", address=f"127.0.0.1:{dead_port()}")
     trunk.transport = SIPTransport.SIP_TRANSPORT_TLS
     with pytest.raises(TwirpError) as info:
         await bridge.create_sip_participant(request("answer"), trunk, FROM)
-    assert info.value.code == "unimplemented" and "TLS" in info.value.msg
-    assert rooms.events == []
+    assert info.value.code == "failed_precondition"
+    assert "connect: connection refused" in info.value.msg
+    assert rooms.left("sip_" + NUMBERS["answer"])
+
+
+def dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 # ---------------------------------------------------- the auth loop, with a scripted peer

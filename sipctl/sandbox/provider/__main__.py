@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         help="forward calls to +1555070... to this LiveKit SIP address (e.g. the sandbox's "
         "--sip-port), as a DID routed to LiveKit",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="also listen for SIP over TLS (needs kamailio-tls-modules and openssl); the "
+        "CA to trust is printed as ca=PATH",
+    )
     args = parser.parse_args(argv)
     env: dict[str, str] = {}
     for item in args.env:
@@ -60,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         sip_port=args.port,
         remove_workdir=not args.workdir,
         livekit_sip=args.livekit_sip,
+        tls=args.tls,
     )
     try:
         prov.start()
@@ -73,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             f"workdir={prov.workdir} ready_ms={prov.timings['all_ready_ms']:.0f}",
             flush=True,
         )
+        if prov.tls:
+            print(f"tls={prov.tls_address} ca={prov.ca_file}", flush=True)
         print(
             "numbers: " + " ".join(f"{k}={v}" for k, v in NUMBERS.items()),
             flush=True,

@@ -81,9 +81,55 @@ class ProviderError(RuntimeError):
     """The provider could not be started (missing binary, early exit, not ready)."""
 
 
-def missing_binaries() -> list[str]:
-    """Names of the programs the provider needs that are not on PATH."""
-    return [name for name in ("kamailio", "sipp") if shutil.which(name) is None]
+def missing_binaries(tls: bool = False) -> list[str]:
+    """Names of the programs (and, for TLS, modules) the provider needs but are missing."""
+    missing = [name for name in ("kamailio", "sipp") if shutil.which(name) is None]
+    if tls:
+        if shutil.which("openssl") is None:
+            missing.append("openssl")
+        if not any(Path(d).joinpath("tls.so").exists() for d in KAMAILIO_MODULE_DIRS):
+            missing.append("kamailio-tls-modules")
+    return missing
+
+
+KAMAILIO_MODULE_DIRS = (
+    "/usr/lib/x86_64-linux-gnu/kamailio/modules",
+    "/usr/lib/aarch64-linux-gnu/kamailio/modules",
+    "/usr/lib/kamailio/modules",
+    "/usr/local/lib64/kamailio/modules",
+)
+
+
+def make_tls_files(directory: Path) -> Path:
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl CLI, EC P-256),
+    and the kamailio tls.cfg that uses them; returns the tls.cfg path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def run(*args: str) -> None:
+        subprocess.run(
+            ["openssl", *args], cwd=directory, check=True, capture_output=True, timeout=30
+        )
+
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+        "-subj", "/CN=sipprov test CA")  # fmt: skip
+    run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (directory / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.cnf")  # fmt: skip
+    cfg = directory / "tls.cfg"
+    cfg.write_text(
+        "[server:default]\n"
+        "method = TLSv1.2+\n"
+        "verify_certificate = no\n"
+        "require_certificate = no\n"
+        f"private_key = {directory / 'server.key'}\n"
+        f"certificate = {directory / 'server.crt'}\n"
+        "\n[client:default]\n"
+        "verify_certificate = no\n"
+        "require_certificate = no\n"
+    )
+    return cfg
 
 
 def _bindable(port: int) -> bool:
@@ -165,6 +211,7 @@ class Provider:
         trace_uas: bool = False,
         remove_workdir: bool = False,
         livekit_sip: str | None = None,
+        tls: bool = False,
     ) -> None:
         # absolute: kamailio chdirs to -w before it writes -P
         self.workdir = Path(workdir).resolve()
@@ -181,6 +228,9 @@ class Provider:
         self.remove_workdir = remove_workdir
         # calls to +1555070... are forwarded there (HOST:PORT of a LiveKit SIP service)
         self.livekit_sip = livekit_sip
+        # a TLS listener too (Debian's kamailio-tls-modules), with a CA made per start
+        self.tls = tls
+        self._tls_port: int | None = None
         self.kam: subprocess.Popen[bytes] | None = None
         self.uas: subprocess.Popen[bytes] | None = None
         self.echo_uas: subprocess.Popen[bytes] | None = None
@@ -211,6 +261,21 @@ class Provider:
         return f"{LOOPBACK}:{self.sip_port}"
 
     @property
+    def tls_port(self) -> int:
+        if self._tls_port is None:
+            raise ProviderError("provider not started with tls=True")
+        return self._tls_port
+
+    @property
+    def tls_address(self) -> str:
+        return f"{LOOPBACK}:{self.tls_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the TLS listener's certificate (trust it to dial TLS)."""
+        return self.workdir / "tls" / "ca.crt"
+
+    @property
     def username(self) -> str:
         return self.env_overrides.get("SIPPROV_USER") or DEFAULT_USER
 
@@ -228,10 +293,11 @@ class Provider:
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> Provider:
-        missing = missing_binaries()
+        missing = missing_binaries(self.tls)
         if missing:
             raise ProviderError(
-                f"not installed: {', '.join(missing)} (Debian packages kamailio, sip-tester)"
+                f"not installed: {', '.join(missing)} "
+                "(Debian packages kamailio, sip-tester, openssl, kamailio-tls-modules)"
             )
         self.workdir.mkdir(parents=True, exist_ok=True)
         write_audio(self.workdir)
@@ -244,6 +310,18 @@ class Provider:
             env["SIPPROV_LIVEKIT"] = self.livekit_sip
         env.update(self.env_overrides)
 
+        tls_args: list[str] = []
+        if self.tls:
+            self._tls_port = self._tls_port or free_port()
+            tls_cfg = make_tls_files(self.workdir / "tls")
+            tls_args = [
+                "-l",
+                f"tls:{LOOPBACK}:{self._tls_port}",
+                "-A",
+                "WITH_TLS",
+                "-A",
+                f'TLS_CFG="{tls_cfg}"',
+            ]
         kam_log = open(self.workdir / "kamailio.log", "wb")  # noqa: SIM115 - closed in stop()
         self._logs = [kam_log]
         self.uas = self._sipp("uas", self._uas_port, env, echo=False)
@@ -261,6 +339,7 @@ class Provider:
                 f"udp:{LOOPBACK}:{self._sip_port}",
                 "-l",
                 f"tcp:{LOOPBACK}:{self._sip_port}",
+                *tls_args,
                 "-P",
                 str(self.workdir / "kamailio.pid"),
                 "-w",

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import socket
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -153,18 +154,32 @@ class TcpTransport(Transport):
         self._t: asyncio.Transport | None = None
         self.remote: Addr = ("0.0.0.0", 0)
 
-    async def open(self, local_ip: str, remote: Addr, timeout: float = 10.0) -> None:
+    async def open(
+        self,
+        local_ip: str,
+        remote: Addr,
+        timeout: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         loop = asyncio.get_running_loop()
         self.remote = remote
         try:
             t, _ = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: _TcpProtocol(self), remote[0], remote[1], local_addr=(local_ip, 0)
+                    lambda: _TcpProtocol(self),
+                    remote[0],
+                    remote[1],
+                    local_addr=(local_ip, 0),
+                    ssl=ssl_context,
+                    server_hostname="" if ssl_context is not None else None,
                 ),
                 timeout,
             )
         except TimeoutError:
             raise TransportError(f"dial tcp {remote[0]}:{remote[1]}: i/o timeout") from None
+        except ssl.SSLError as exc:
+            # Go: "tls: failed to verify certificate: x509: ..." (the text differs)
+            raise TransportError(f"tls: handshake with {remote[0]}:{remote[1]}: {exc}") from None
         except OSError as exc:
             # Go-like text ("connect: connection refused"), not asyncio's wording
             reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
@@ -196,6 +211,21 @@ class TcpTransport(Transport):
                 self._t.close()
 
 
+class TlsTransport(TcpTransport):
+    name = "TLS"
+
+
+def client_tls_context() -> ssl.SSLContext:
+    """As livekit/sip pkg/sip/tls.go ConfigureTLS: the server's chain must verify against
+    the trusted roots, but its name is not checked (SIP headers usually carry an IP).
+    The roots are the system's, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` as Go reads them
+    on Linux (OpenSSL's default verify paths honour the same variables)."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
 async def open_transport(
     kind: str, remote: Addr, logger: logging.Logger, local_ip: str | None = None
 ) -> Transport:
@@ -211,5 +241,7 @@ async def open_transport(
         await tcp.open(ip, remote)
         return tcp
     if kind == "tls":
-        raise UnsupportedTransport("SIP over TLS is not supported by the sandbox user agent")
+        tls = TlsTransport(logger)
+        await tls.open(ip, remote, ssl_context=client_tls_context())
+        return tls
     raise UnsupportedTransport(f"unsupported SIP transport {kind!r}")

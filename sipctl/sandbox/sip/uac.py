@@ -123,7 +123,7 @@ class CallSpec:
     from_: Address  # without tag; the tag is ``local_tag``
     local_tag: str
     call_id: str
-    transport: str  # "udp" or "tcp"
+    transport: str  # "udp", "tcp" or "tls"
     dest: Addr  # resolved next hop (the trunk)
     username: str = ""
     password: str = ""
@@ -222,7 +222,7 @@ class Call:
     def contact(self) -> str:
         assert self.layer is not None
         host, port = self.layer.transport.local
-        explicit = self.spec.transport == "tcp" or self.spec.contact_transport
+        explicit = self.spec.transport in ("tcp", "tls") or self.spec.contact_transport
         tp = f";transport={self.spec.transport}" if explicit else ""
         return f"<sip:{host}:{port}{tp}>"
 
@@ -413,7 +413,7 @@ class Call:
 
     async def _next_hop(self) -> Addr:
         assert self.dialog is not None
-        if self.spec.transport == "tcp":
+        if self.spec.transport in ("tcp", "tls"):
             return self.spec.dest  # one connection per call: in-dialog requests reuse it
         host, port = uri_addr(self.dialog.next_hop())
         try:
