@@ -745,7 +745,14 @@ class InboundServer:
         if p is not None and self.rooms.find(d.room, p.identity) is p:
             p.on_remove = None
             self.rooms.leave(d.room, p.identity)
-        self._challenges.pop(d.sip_call_id, None)
+        if d.last_response is None or d.last_response.status != 407:
+            # a challenged INVITE keeps its state for the retry (inbound.go getInvite)
+            self._challenges.pop(d.sip_call_id, None)
+        # bounded: a retry comes within seconds
+        while len(self._challenges) > 1000:
+            self._challenges.pop(next(iter(self._challenges)))
+        while len(self._provisional) > 1000:
+            self._provisional.pop(next(iter(self._provisional)))
         if d.participant is not None:
             self.log.info("inbound SIP call %s ended (status %s)", d.call_id, d.status)
 

@@ -34,7 +34,7 @@ _FORBIDDEN_HEADER_NAMES = """accept accept-encoding accept-language allow allow-
     contact content-encoding content-length content-type cseq event expires from max-forwards
     record-route refer-to reply-to k l m o r t u v"""
 _FORBIDDEN_HEADERS = frozenset(_FORBIDDEN_HEADER_NAMES.split())
-_NUMBER_RE = re.compile(r"^\+?[\d\- ()]+$")
+_NUMBER_RE = re.compile(r"\+?[0-9\- ()]+")  # Go regexp: ASCII digits, whole string
 _MAX_MEDIA_TIMEOUT_S = 600
 
 
@@ -71,7 +71,7 @@ def _quote_list(items: Sequence[str]) -> str:
 
 def normalize_number(num: str) -> str:
     """livekit.NormalizeNumber: strip spaces, '-', '(' and ')', and ensure a leading '+'."""
-    if not num or not _NUMBER_RE.match(num):
+    if not num or not _NUMBER_RE.fullmatch(num):
         return num
     num = num.translate(str.maketrans("", "", " -()"))
     return num if num.startswith("+") else "+" + num

@@ -36,6 +36,7 @@ from livekit.protocol.sip import (
 )
 
 from sipctl.sandbox.provider import NUMBERS, Provider, free_port
+from sipctl.sandbox.sip.digest import Challenge, compute_response
 from tests.fixtures.provider import ProviderFactory
 from tests.fixtures.sandbox import Sandbox, SandboxFactory
 
@@ -220,14 +221,16 @@ async def test_individual_rule_room_and_pin_over_dtmf(prov: Provider, lk: api.Li
 
 
 # --- rejections over raw SIP -------------------------------------------------------------
-def invite(port: int, to: str, *, transport: str = "udp", extra: str = "") -> tuple[str, list[str]]:
+def invite(
+    port: int, to: str, *, transport: str = "udp", extra: str = "", cid: str = ""
+) -> tuple[str, list[str]]:
     """Send one INVITE; return (Call-ID, the status lines received within 1.5 s)."""
     kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
     s = socket.socket(socket.AF_INET, kind)
     s.settimeout(0.3)
     s.connect(("127.0.0.1", port))
     lport = s.getsockname()[1]
-    cid = uuid.uuid4().hex
+    cid = cid or uuid.uuid4().hex
     sdp = (
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
         "m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
@@ -235,13 +238,15 @@ def invite(port: int, to: str, *, transport: str = "udp", extra: str = "") -> tu
     )
     msg = (
         f"INVITE sip:{to}@127.0.0.1:{port} SIP/2.0\r\n"
-        f"Via: SIP/2.0/{transport.upper()} 127.0.0.1:{lport};branch=z9hG4bK{cid[:10]};rport\r\n"
+        f"Via: SIP/2.0/{transport.upper()} 127.0.0.1:{lport};branch=z9hG4bK{uuid.uuid4().hex[:10]}"
+        ";rport\r\n"
         f"From: <sip:{CALLER}@127.0.0.1>;tag=ft{cid[:6]}\r\n"
         f"To: <sip:{to}@127.0.0.1>\r\nCall-ID: {cid}\r\nCSeq: 1 INVITE\r\n"
         f"Contact: <sip:{CALLER}@127.0.0.1:{lport}>\r\nMax-Forwards: 70\r\n{extra}"
         f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}"
     )
     s.sendall(msg.encode())
+    global LAST_RAW
     lines: list[str] = []
     end = time.monotonic() + 1.5
     buf = b""
@@ -258,7 +263,11 @@ def invite(port: int, to: str, *, transport: str = "udp", extra: str = "") -> tu
             if line not in lines:
                 lines.append(line)
     s.close()
+    LAST_RAW = buf.decode(errors="replace")
     return cid, lines
+
+
+LAST_RAW = ""
 
 
 async def test_unknown_number_is_dropped_silently(
@@ -331,3 +340,23 @@ async def test_wrong_source_address_and_password(
         'uri="sip:+15550700003@127.0.0.1", response="00"\r\n',
     )
     assert lines[-1] == "SIP/2.0 401 Unauthorized"
+    # the right answer to the challenge goes through: 100, then 180 (no rule: dropped)
+    cid, lines = await asyncio.to_thread(invite, port, "+15550700003")
+    challenge = Challenge.parse(
+        next(
+            line.split(":", 1)[1]
+            for line in LAST_RAW.splitlines()
+            if line.startswith("Proxy-Authenticate:")
+        )
+    )
+    assert challenge.realm == "LiveKit" and challenge.algorithm == "MD5"
+    uri = "sip:+15550700003@127.0.0.1"
+    cred = compute_response(challenge, method="INVITE", uri=uri, username="u", password="p")
+    _, lines = await asyncio.to_thread(
+        invite,
+        port,
+        "+15550700003",
+        cid=cid,
+        extra=f"Proxy-Authorization: {cred.header_value()}\r\n",
+    )
+    assert lines == ["SIP/2.0 100 Processing", "SIP/2.0 180 Ringing"]
