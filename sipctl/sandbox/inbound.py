@@ -425,7 +425,7 @@ class InboundServer:
             decision.rule.media if decision.rule and decision.rule.HasField("media") else None,
             int(decision.rule.media_encryption) if decision.rule else 0,
         )
-        if not await self._prepare_media(d):
+        if not await self._prepare_media(d, media.encryption):
             return
         if decision.result == "request_pin":
             if not await self._accept(d, media.media_timeout):
@@ -485,10 +485,17 @@ class InboundServer:
             return False
         return True
 
-    async def _prepare_media(self, d: Dialog) -> bool:
-        """runMedia: take the offer, open RTP, build the answer; a bad offer gets 400."""
+    async def _prepare_media(self, d: Dialog, encryption: int = 0) -> bool:
+        """runMedia: take the offer, open RTP, build the answer; a bad offer gets 400
+        (media-sdk Offer.Answer: ErrNoCommonMedia, or ErrNoCommonCrypto when the trunk or
+        rule requires encryption and the offer has no crypto)."""
         try:
             offer = parse_answer(d.invite.body)
+            if encryption == 2 and not offer.crypto:
+                raise SdpError("no common encryption profiles")
+            if encryption != 0 and offer.crypto:
+                # deviation: SDES would be answered, but the sandbox has no SRTP stack
+                raise SdpError("SRTP media is not implemented by the sandbox")
         except SdpError as exc:
             self.log.info("inbound SIP call %s: cannot start media: %s", d.call_id, exc)
             self._respond(d, 400, "Bad Request")

@@ -32,6 +32,7 @@ from livekit.protocol.sip import (
     SIPDispatchRuleIndividual,
     SIPDispatchRuleInfo,
     SIPInboundTrunkInfo,
+    SIPMediaEncryption,
     SIPOutboundTrunkInfo,
 )
 
@@ -360,3 +361,48 @@ async def test_wrong_source_address_and_password(
         extra=f"Proxy-Authorization: {cred.header_value()}\r\n",
     )
     assert lines == ["SIP/2.0 100 Processing", "SIP/2.0 180 Ringing"]
+
+
+async def test_wrong_pin_hangs_up(prov: Provider, lk: api.LiveKitAPI) -> None:
+    # inbound.go pinPrompt: the call is answered, digits up to '#' are checked; a PIN no
+    # rule has means "wrong pin" and a BYE, and nobody joins a room
+    out = await outbound_trunk(lk, prov)
+    await lk.sip.create_dispatch_rule(
+        CreateSIPDispatchRuleRequest(
+            dispatch_rule=SIPDispatchRuleInfo(
+                rule=SIPDispatchRule(
+                    dispatch_rule_direct=SIPDispatchRuleDirect(room_name="vault", pin="1234")
+                )
+            )
+        )
+    )
+    await place(lk, out, dtmf="9999#", wait_until_answered=True)
+    await until_gone(lk, "caller", "out")  # hung up by the sandbox's inbound side
+    rooms = (await lk.room.list_rooms(ListRoomsRequest())).rooms
+    assert "vault" not in {r.name for r in rooms}
+
+
+async def test_require_encryption_refuses_a_plain_offer(
+    lk: api.LiveKitAPI, inbound_sandbox: Sandbox
+) -> None:
+    # inbound.go runMedia: ErrNoCommonCrypto -> 400 (the offer here is plain RTP/AVP)
+    await lk.sip.create_inbound_trunk(
+        CreateSIPInboundTrunkRequest(
+            trunk=SIPInboundTrunkInfo(
+                name="enc",
+                numbers=["+15550700005"],
+                media_encryption=SIPMediaEncryption.SIP_MEDIA_ENCRYPT_REQUIRE,
+            )
+        )
+    )
+    await lk.sip.create_dispatch_rule(
+        CreateSIPDispatchRuleRequest(
+            dispatch_rule=SIPDispatchRuleInfo(
+                rule=SIPDispatchRule(dispatch_rule_direct=SIPDispatchRuleDirect(room_name="r")),
+            )
+        )
+    )
+    port = inbound_sandbox.sip_port
+    assert port
+    _, lines = await asyncio.to_thread(invite, port, "+15550700005")
+    assert lines[-1].startswith("SIP/2.0 400")
