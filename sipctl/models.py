@@ -556,7 +556,14 @@ class Settings(Strict):
     jitter: Duration = 1.0
     # the SIP header on every probe's INVITE, its value the test call's name
     probe_header: str = Field(default="X-Sipctl-Probe", pattern=r"^[Xx]-[A-Za-z0-9-]+$")
+    # check --watch re-plans on this schedule and exports the drift (off when unset)
+    drift_schedule: str | None = None
     test_call_defaults: TestCallDefaults = Field(default_factory=TestCallDefaults)
+
+    @field_validator("drift_schedule")
+    @classmethod
+    def _drift_schedule(cls, v: str | None) -> str | None:
+        return None if v is None else Schedule.parse(v)
 
 
 class ConfigFile(Strict):

@@ -131,6 +131,48 @@ def exit_code(results: Iterable[DialResult]) -> ExitCode:
     return ExitCode.OK
 
 
+# Final SIP statuses the RFC 6076 ratios single out keep their code in the ``outcome``
+# label; others count by class (2xx..6xx); "none": no final status (timeout, unreachable,
+# LiveKit failing).
+RATIO_CODES = frozenset({408, 480, 486, 500, 503, 504, 600, 603})
+
+
+def outcome(result: DialResult) -> str:
+    """The final SIP status of a run as ``sipctl_probe_calls_total``'s ``outcome`` label."""
+    code = result.sip_status_code
+    if code is None:
+        return "none"
+    return str(code) if code in RATIO_CODES else f"{code // 100}xx"
+
+
+@dataclass(frozen=True)
+class RunPoint:
+    """One past run, for the status page's strip and charts."""
+
+    started_at: float
+    verdict: Verdict
+    reason: Reason | None
+    post_dial_delay: float | None
+    time_to_answer: float | None
+
+
+@dataclass(frozen=True)
+class DriftStatus:
+    """The drift re-plan of ``check --watch`` (``settings.drift_schedule``)."""
+
+    schedule: str
+    runs: int
+    failures: int
+    changes: dict[tuple[str, str], int]  # (kind, action) -> count, zeros included
+    last_success: float | None  # epoch seconds
+    last_error: str | None
+    next_run: float
+
+    @property
+    def total(self) -> int:
+        return sum(self.changes.values())
+
+
 @dataclass(frozen=True)
 class CallStats:
     """One call watched by ``check --watch``, as the exporter and status page show it."""
@@ -146,6 +188,8 @@ class CallStats:
     failing: bool  # consecutive failures reached settings.failure_threshold
     next_run: float  # epoch seconds
     last: DialResult | None
+    outcomes: dict[str, int] = field(default_factory=dict)  # outcome label -> runs
+    history: list[RunPoint] = field(default_factory=list)  # oldest first
 
 
 @dataclass(frozen=True)
@@ -157,6 +201,7 @@ class WatchStatus:
     max_calls_per_hour: int
     started_at: float
     stopping: bool = False
+    drift: DriftStatus | None = None
 
 
 WatchEventKind = Literal["result", "skipped"]

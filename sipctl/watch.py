@@ -14,20 +14,35 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sipctl.aio import wait_all
 from sipctl.dial import CallLimiter, DialRunner, error_result
+from sipctl.drift import DriftMonitor
 from sipctl.errors import SipctlError
 from sipctl.livekit.client import ConnectionLike
 from sipctl.models import Settings, TestCall
-from sipctl.results import CallStats, DialResult, Reason, WatchEvent, WatchEventKind, WatchStatus
+from sipctl.results import (
+    CallStats,
+    DialResult,
+    Reason,
+    RunPoint,
+    WatchEvent,
+    WatchEventKind,
+    WatchStatus,
+    outcome,
+)
 from sipctl.schedule import HOUR, Schedule
 from sipctl.serve import Page, serve
 from sipctl.signals import on_signals
 
 log = logging.getLogger(__name__)
+
+# runs kept per call for the status page: a day of 4-minute runs, 6 hours of 1-minute ones
+HISTORY = 360
 
 DialOne = Callable[[str, TestCall], Awaitable[DialResult]]
 
@@ -69,6 +84,8 @@ class CallState:
     skipped_budget: int = 0
     last: DialResult | None = None
     failing: bool = False  # reported failing: consecutive failures reached the threshold
+    outcomes: Counter[str] = field(default_factory=Counter)
+    history: deque[RunPoint] = field(default_factory=lambda: deque(maxlen=HISTORY))
 
 
 @dataclass
@@ -89,6 +106,7 @@ class Watcher:
     states: dict[str, CallState] = field(default_factory=dict)
     unscheduled: list[str] = field(default_factory=list)
     started_at: float = 0.0
+    drift: DriftMonitor | None = None
 
     def __post_init__(self) -> None:
         self.budget = HourlyBudget(self.settings.max_calls_per_hour)
@@ -149,6 +167,16 @@ class Watcher:
             entry[1] = float(max(result.attempts, 0))  # what it really dialled
         st.runs += 1
         st.last = result
+        st.outcomes[outcome(result)] += 1
+        st.history.append(
+            RunPoint(
+                result.started_at,
+                result.verdict,
+                result.reason,
+                result.post_dial_delay,
+                result.time_to_answer,
+            )
+        )
         was_failing = st.failing
         if result.ok:
             st.consecutive_failures = 0
@@ -205,6 +233,8 @@ class Watcher:
                     failing=st.failing,
                     next_run=st.next_run,
                     last=st.last,
+                    outcomes=dict(st.outcomes),
+                    history=list(st.history),
                 )
                 for st in self.states.values()
             ],
@@ -212,6 +242,7 @@ class Watcher:
             max_calls_per_hour=self.budget.cap,
             started_at=self.started_at,
             stopping=self.stopping,
+            drift=None if self.drift is None else self.drift.status(),
         )
 
     def _emit(self, event: WatchEvent) -> None:
@@ -242,19 +273,29 @@ class Watcher:
             )
         self.record(st, result)
 
+    def _start(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def run(self) -> None:
         """Until :meth:`stop`: start due calls, sleep until the next; then cancel running
         calls (they hang up and delete their rooms) and return."""
         self.started_at = self.clock()
         self.plan_first(self.started_at)
+        if self.drift is not None:
+            self.drift.plan_first(self.started_at)
         try:
             while not self._stop.is_set():
                 now = self.clock()
                 for st in self.tick(now):
-                    task = asyncio.create_task(self._run_one(st), name=f"watch {st.name}")
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-                nxt = min((st.next_run for st in self.states.values()), default=now + 60)
+                    self._start(self._run_one(st), f"watch {st.name}")
+                if self.drift is not None and self.drift.due(now):
+                    self._start(self.drift.run_once(now), "drift")
+                upcoming = [st.next_run for st in self.states.values()]
+                if self.drift is not None:
+                    upcoming.append(self.drift.next_run)
+                nxt = min(upcoming, default=now + 60)
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), max(0.01, min(nxt - now, 60)))
@@ -279,21 +320,23 @@ def run_watch(
     on_ready: Callable[[WatchStatus, list[str]], None] | None = None,
     listen: tuple[str, int] | None = None,
     pages: Mapping[str, StatusPage] | None = None,
+    drift: DriftMonitor | None = None,
 ) -> None:
     """Watch ``calls`` until SIGINT/SIGTERM. With ``listen``, serve ``pages`` (each renders
     a :class:`WatchStatus`) and ``/healthz`` there meanwhile; ``on_ready`` hears the
     watched calls and those without a schedule once serving. Calls in flight hang up on
-    the way out."""
+    the way out. ``drift``: re-plan on its schedule too."""
     limiter = CallLimiter(parallelism, settings.max_calls_per_trunk)
     runner = DialRunner(conn, limiter, probe_header=settings.probe_header)
 
     async def dial_one(name: str, call: TestCall) -> DialResult:
         return (await runner.run([(name, call)]))[0]
 
-    watcher = Watcher(calls, settings, dial_one, on_event=on_event)
-    if not watcher.states:
+    watcher = Watcher(calls, settings, dial_one, on_event=on_event, drift=drift)
+    if not watcher.states and drift is None:
         raise SipctlError(
-            "--watch: none of the selected test calls has a schedule (add schedule: to them)"
+            "--watch: none of the selected test calls has a schedule (add schedule: to "
+            "them, or settings.drift_schedule to watch for drift only)"
         )
 
     def healthz() -> tuple[int, bytes, str]:

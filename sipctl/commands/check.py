@@ -18,6 +18,7 @@ from sipctl.commands.common import (
     handle_errors,
     load,
 )
+from sipctl.config.model import Config
 from sipctl.exitcodes import ExitCode
 from sipctl.models import Settings, TestCall
 from sipctl.render import check_list, check_outputs, check_watch
@@ -84,7 +85,7 @@ def command(opts: Options, conn: LazyConnection, **a: Any) -> None:
         click.echo("No test calls selected: nothing to dial.", err=True)
         return
     if a["watch"]:
-        _watch(conn, selected, settings, n_par, outputs, listen, opts.color)
+        _watch(conn, config, selected, n_par, outputs, listen, opts.color)
         sys.exit(ExitCode.OK)
     sys.exit(_once(conn, selected, settings, n_par, outputs, opts.color))
 
@@ -123,24 +124,26 @@ def _once(
 
 def _watch(
     conn: LazyConnection,
+    config: Config,
     selected: list[tuple[str, TestCall]],
-    settings: Settings,
     n_par: int,
     outputs: list[Output],
     listen: tuple[str, int] | None,
     color: bool,
 ) -> None:
-    from sipctl.watch import run_watch  # deferred: see _once
+    from sipctl.drift import monitor_for  # deferred: see _once
+    from sipctl.watch import run_watch
 
     console = check_watch.WatchConsole(check_outputs.files_only(outputs, "--watch"), color, listen)
     run_watch(
         conn.get(),
         selected,
-        settings,
+        config.settings,
         n_par,
         on_event=console,
         on_ready=console.ready,
         listen=listen,
         pages=check_watch.PAGES,
+        drift=monitor_for(conn, config, on_change=console.drift),
     )
     click.echo("stopped.", err=True)

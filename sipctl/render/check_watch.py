@@ -12,7 +12,7 @@ from sipctl.errors import SipctlError
 from sipctl.render import check_prometheus
 from sipctl.render.check_outputs import Output, write_files
 from sipctl.render.check_text import line
-from sipctl.results import DialResult, WatchEvent, WatchStatus
+from sipctl.results import DialResult, DriftStatus, WatchEvent, WatchStatus
 
 
 def stamp() -> str:
@@ -35,6 +35,17 @@ def event_lines(ev: WatchEvent, *, color: bool = False) -> tuple[list[str], list
             "reported failing"
         )
     return out, []
+
+
+def drift_line(status: DriftStatus) -> str:
+    if status.last_error is not None:
+        return f"DRIFT    re-plan failed: {status.last_error}"
+    if not status.total:
+        return "DRIFT    none: LiveKit matches the configuration"
+    parts = [f"{n} {action} {kind}" for (kind, action), n in sorted(status.changes.items()) if n]
+    return f"DRIFT    {status.total} change{'s' if status.total != 1 else ''} to apply: " + (
+        ", ".join(parts) + " (run `sipctl plan` to see them)"
+    )
 
 
 def watching(calls: Sequence[tuple[str, str]], unscheduled: Sequence[str]) -> list[str]:
@@ -67,6 +78,10 @@ class WatchConsole:
         if self.listen is not None:
             host, port = self.listen
             click.echo(f"serving /metrics and /healthz on {host}:{port}", err=True)
+
+    def drift(self, status: DriftStatus) -> None:
+        """A re-plan found other changes than the last one (or failed, or recovered)."""
+        click.echo(f"{stamp()} {drift_line(status)}")
 
     def __call__(self, ev: WatchEvent) -> None:
         out, err = event_lines(ev, color=self.color)
