@@ -83,6 +83,8 @@ class Builder:
                 self.literal_secrets.append((doc, path, "is a literal secret"))
                 return Secret(str(value))
             return value
+        if not secret and "$" not in value:
+            return value  # most strings: no reference, no secret, no regex pass
         refs: list[str] = []
         defaults: list[str] = []
 
