@@ -170,11 +170,13 @@ async def run_changes(
     parallelism: int,
     stop: asyncio.Event | None = None,
     outcomes: Sequence[Outcome] | None = None,
+    on_change: Callable[[str, Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Apply every change of ``plan``; one :class:`Outcome` per change, in plan order.
 
     ``outcomes`` (one per change, in order) are filled in place, so a caller keeps them
-    even when the run is cancelled.
+    even when the run is cancelled. ``on_change("start" | "done", outcome)`` follows each
+    change, for live progress.
     """
     stop = stop or asyncio.Event()
     changes = plan.changes
@@ -209,6 +211,8 @@ async def run_changes(
                         out.error = "interrupted before it started"
                         return
                     t0 = time.monotonic()
+                    if on_change is not None:
+                        on_change("start", out)
                     try:
                         res = await adapter.execute(api, conn, c, resolve)
                     except asyncio.CancelledError:
@@ -231,6 +235,8 @@ async def run_changes(
                         log.debug("%s: %s %s", c.key, out.status, out.error or "")
             finally:
                 done[c.key].set()
+                if on_change is not None:
+                    on_change("done", out)
 
         tasks = [asyncio.create_task(one(c), name=c.key) for c in changes]
         await wait_all(tasks)
@@ -305,6 +311,7 @@ async def apply_plan(
     parallelism: int | None = None,
     run_verification: bool = True,
     on_dial_event: Callable[[DialEvent], None] | None = None,
+    on_change: Callable[[str, Outcome], None] | None = None,
 ) -> ApplyReport:
     """Apply ``plan`` (Ctrl-C aware), then run the verification dials when it all applied.
 
@@ -324,6 +331,7 @@ async def apply_plan(
                 parallelism=parallelism or settings.parallelism,
                 stop=stop,
                 outcomes=report.outcomes,
+                on_change=on_change,
             )
         except asyncio.CancelledError:
             report.interrupted = True

@@ -28,7 +28,9 @@ def test_live_status_line_then_result_lines(capsys: pytest.CaptureFixture[str]) 
         "PASS     a: ok (trunk t, to +1555, took 0.00s)",
         "PASS     b: ok (trunk t, to +1555, took 0.00s)",
     ]
-    assert "[0/2] a ringing, b dialing" in err
+    # redrawn at most every 0.1 s, and whenever a call finishes (sipctl.render.progress)
+    assert "\r\x1b[K[0/2] · 1 running: a dialing" in err
+    assert "\r\x1b[K[1/2] · 1 running: b dialing · ~" in err
     assert err.endswith("\r\x1b[K")  # the status line is gone at the end
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from sipctl.apply import apply_plan
-from sipctl.apply_result import ApplyReport
+from sipctl.apply_result import ApplyReport, Outcome
 from sipctl.commands.common import (
     LazyConnection,
     Options,
@@ -21,7 +21,7 @@ from sipctl.commands.common import (
 from sipctl.errors import SipctlError
 from sipctl.plan import raise_if_unsafe
 from sipctl.reconcile import current_plan
-from sipctl.render import apply_json, apply_text, plan_json, plan_text
+from sipctl.render import apply_json, apply_text, plan_json, plan_text, progress
 from sipctl.saved_plan import SavedPlan, header
 
 
@@ -101,17 +101,30 @@ def command(
     raise_if_unsafe(plan, force)
     if saved is None and not auto_approve:
         _confirm(plan_text.render(plan, color=opts.color) if as_json else None)
-    report = asyncio.run(
-        apply_plan(
-            connection,
-            plan,
-            state,
-            config.test_calls,
-            config.settings,
-            parallelism=parallelism,
-            run_verification=not no_verify,
+    live = progress.Progress(len(plan.changes), enabled=progress.wanted(not as_json))
+
+    def on_change(event: str, out: Outcome) -> None:
+        label = f"{out.change.action} {out.change.name}"
+        if event == "start":
+            live.started(label)
+        else:
+            live.finished(label, ok=out.status != "failed")
+
+    try:
+        report = asyncio.run(
+            apply_plan(
+                connection,
+                plan,
+                state,
+                config.test_calls,
+                config.settings,
+                parallelism=parallelism,
+                run_verification=not no_verify,
+                on_change=on_change,
+            )
         )
-    )
+    finally:
+        live.finish()
     if as_json:
         click.echo(apply_json.render(report, plan=plan_doc), nl=False)
     else:

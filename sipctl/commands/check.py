@@ -24,6 +24,7 @@ from sipctl.models import Settings, TestCall
 from sipctl.render import check_list, check_outputs, check_watch
 from sipctl.render.check_outputs import Output
 from sipctl.render.check_progress import Progress
+from sipctl.render.progress import wanted as live_progress
 from sipctl.results import exit_code
 
 
@@ -103,7 +104,7 @@ def _once(
     from sipctl.dial import dial_now
 
     stream_text = check_outputs.stdout_format(outputs) in (None, "text")
-    progress = Progress(len(selected), stream_text, live=sys.stderr.isatty(), color=color)
+    progress = Progress(len(selected), stream_text, live=live_progress(stream_text), color=color)
     try:
         results, elapsed = dial_now(
             conn.get(),

@@ -2,67 +2,50 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
-import time
 from dataclasses import dataclass, field
 
 import click
 
+from sipctl.render import progress
 from sipctl.render.check_text import line
 from sipctl.results import DialEvent
 
 
 @dataclass
 class Progress:
-    """Live progress on a TTY (one status line on stderr, redrawn), result lines as calls
-    finish when the text report goes to stdout, nothing else otherwise."""
+    """Live progress on a terminal (one status line on stderr, redrawn: done/total, failures,
+    time left; sipctl.render.progress), result lines as calls finish when the text report
+    goes to stdout, nothing else otherwise."""
 
     total: int
     stream_text: bool
     live: bool
     color: bool
-    done: int = 0
-    running: dict[str, tuple[str, float]] = field(default_factory=dict)
-    _drawn: bool = False
+    line: progress.Progress = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.line = progress.Progress(self.total, enabled=self.live)
+
+    @property
+    def done(self) -> int:
+        return self.line.done
 
     def __call__(self, event: DialEvent) -> None:
         if event.kind == "start":
-            self.running[event.name] = ("dialing", time.monotonic())
+            self.line.started(event.name, "dialing")
         elif event.kind == "status" and event.status:
-            self.running[event.name] = (event.status, time.monotonic())
+            self.line.status(event.name, event.status)
         elif event.kind == "retry" and event.result is not None:
-            self._clear()
+            self.line.clear()
             click.echo(
                 f"retrying {event.name} (attempt {event.attempt + 1}): {event.result.cause}",
                 err=True,
             )
         elif event.kind == "done" and event.result is not None:
-            self.done += 1
-            self.running.pop(event.name, None)
-            self._clear()
+            self.line.clear()
             if self.stream_text:
                 click.echo(line(event.result, color=self.color))
-        self._draw()
-
-    def _clear(self) -> None:
-        if self._drawn:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-            self._drawn = False
-
-    def _draw(self) -> None:
-        if not self.live or not self.running:
-            self._clear()
-            return
-        width = shutil.get_terminal_size((100, 20)).columns
-        parts = [f"{name} {status}" for name, (status, _) in sorted(self.running.items())]
-        text = f"[{self.done}/{self.total}] " + ", ".join(parts)
-        if len(text) > width - 1:
-            text = text[: max(width - 2, 10)] + "…"
-        sys.stderr.write("\r\x1b[K" + text)
-        sys.stderr.flush()
-        self._drawn = True
+            self.line.finished(event.name, ok=event.result.ok)
 
     def finish(self) -> None:
-        self._clear()
+        self.line.finish()
