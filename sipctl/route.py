@@ -195,7 +195,7 @@ def priority(rule: DispatchRule) -> int:
     return base
 
 
-def _sort_key(entry: RuleEntry) -> tuple[int, str, int]:
+def rank(entry: RuleEntry) -> tuple[int, str, int]:
     # hasHigherPriority: priority, then room name/prefix; the first listed wins a full tie.
     return (priority(entry.model), rule_room(entry.model), entry.order)
 
@@ -369,7 +369,7 @@ def _evaluate(
     pool = specific or default
     if not pool:
         return None, why
-    best = min(pool, key=_sort_key)
+    best = min(pool, key=rank)
     for entry in specific + default:
         if entry is best:
             continue

@@ -1,0 +1,207 @@
+"""Warnings about inbound routing that ``validate`` and ``plan`` print.
+
+- a declared inbound number that no dispatch rule can take;
+- a dispatch rule that can never be chosen: another rule takes every call it matches
+  (shadowed), or its numbers are not numbers its trunks receive;
+- trunks or rules LiveKit refuses as conflicting (``ValidateTrunksIter`` and
+  ``DispatchRuleValidator`` in livekit/protocol ``sip/sip.go``): apply would fail.
+
+Each is judged with the rules of :mod:`sipctl.route` (LiveKit's), never by guesswork: a
+warning is given only when it holds for every caller, source address and PIN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sipctl.errors import Problem
+from sipctl.route import (
+    RuleEntry,
+    TrunkEntry,
+    conflict_reason,
+    from_config,
+    normalize_number,
+    rule_conflicts,
+    rule_pin,
+)
+
+
+def _covers(outer: Sequence[str], inner: Sequence[str]) -> bool:
+    """An empty filter matches anything; else ``outer`` must hold every entry of ``inner``."""
+    if not outer:
+        return True
+    return bool(inner) and set(inner) <= set(outer)
+
+
+def _certain_trunk(number: str, trunks: Sequence[TrunkEntry]) -> TrunkEntry | None:
+    """The trunk every call to ``number`` selects: the one listing it with no allow-list
+    (when two list it, LiveKit refuses one of them: reported as a conflict instead)."""
+    listing = [
+        t
+        for t in trunks
+        if any(normalize_number(n) == normalize_number(number) for n in t.model.numbers)
+    ]
+    if len(listing) != 1:
+        return None
+    t = listing[0].model
+    return listing[0] if not t.allowed_numbers and not t.allowed_addresses else None
+
+
+def shadowed_by(
+    rule: RuleEntry, rules: Sequence[RuleEntry], trunks: Sequence[TrunkEntry]
+) -> list[tuple[str, TrunkEntry, RuleEntry]] | None:
+    """For a rule for any trunk: per number, the trunk and trunk-specific rule that take
+    every call it matches (LiveKit picks a rule naming the call's trunk before any rule
+    for all trunks); None when some call can still reach it.
+
+    Certain only for a rule with ``numbers`` (a call to another number may match no trunk),
+    each received by one trunk without allow-lists, where a rule naming that trunk matches
+    the same callers and has the same PIN (so a PIN prompt filters both alike)."""
+    r = rule.model
+    if r.trunks or not r.numbers:
+        return None
+    out: list[tuple[str, TrunkEntry, RuleEntry]] = []
+    for number in r.numbers:
+        trunk = _certain_trunk(number, trunks)
+        if trunk is None:
+            return None
+        winner = next(
+            (
+                other
+                for other in rules
+                if trunk.key in other.model.trunks
+                and rule_pin(other.model) == rule_pin(r)
+                and _covers(other.model.inbound_numbers, r.inbound_numbers)
+                and (not other.model.numbers or number in other.model.numbers)
+            ),
+            None,
+        )
+        if winner is None:
+            return None
+        out.append((number, trunk, winner))
+    return out
+
+
+def unreachable_numbers(rule: RuleEntry, trunks: dict[str, TrunkEntry]) -> bool:
+    """A rule naming trunks can only see calls those trunks take: when every trunk lists
+    numbers and none of the rule's ``numbers`` is among them, the rule never matches."""
+    m = rule.model
+    if not m.trunks or not m.numbers:
+        return False
+    received: set[str] = set()
+    for key in m.trunks:
+        t = trunks.get(key)
+        if t is None or not t.model.numbers:
+            return False  # a trunk without numbers takes any dialled number
+        received.update(normalize_number(n) for n in t.model.numbers)
+    return not any(normalize_number(n) in received for n in m.numbers)
+
+
+def number_reaches_rule(trunk: TrunkEntry, number: str, rules: Sequence[RuleEntry]) -> bool:
+    """Some rule can take a call to ``number`` arriving on ``trunk`` (as it is declared)."""
+    for entry in rules:
+        m = entry.model
+        if m.trunks and trunk.key not in m.trunks:
+            continue
+        if m.numbers and number not in m.numbers:
+            continue
+        return True
+    return False
+
+
+def _trunk_conflicts(trunks: Sequence[TrunkEntry]) -> list[tuple[TrunkEntry, TrunkEntry, str]]:
+    """``ValidateTrunksIter``: two trunks may not share a number (or both have none) unless
+    their ``allowed_numbers`` keep them apart."""
+    seen: dict[tuple[str, str], TrunkEntry] = {}
+    out: list[tuple[TrunkEntry, TrunkEntry, str]] = []
+    for t in trunks:
+        clash: tuple[TrunkEntry, str] | None = None
+        for number in {normalize_number(n) for n in t.model.numbers} or {""}:
+            for caller in {normalize_number(n) for n in t.model.allowed_numbers} or {""}:
+                other = seen.setdefault((number, caller), t)
+                if other is not t and clash is None:
+                    clash = (other, number or "(any number)")
+        if clash is not None:
+            out.append((clash[0], t, clash[1]))
+    return out
+
+
+def _where(config: Any, section: str, name: str) -> tuple[str, int]:
+    place = config.declared_at.get((section, name), "")
+    file, _, line = place.rpartition(":")
+    return (file, int(line)) if line.isdigit() else (place or str(config.directory), 0)
+
+
+def warnings(config: Any) -> list[Problem]:
+    """The routing warnings for a loaded config (``sipctl.config.Config``)."""
+    trunks, rules = from_config(config)
+    by_key = {t.key: t for t in trunks}
+    out: list[Problem] = []
+
+    def warn(section: str, name: str, path: tuple[str | int, ...], message: str) -> None:
+        file, line = _where(config, section, name)
+        out.append(
+            Problem(file, line, 1 if line else 0, (section, name, *path), message, "warning")
+        )
+
+    for t in trunks:
+        for i, number in enumerate(t.model.numbers):
+            if number_reaches_rule(t, number, rules):
+                continue
+            near = [
+                e.name
+                for e in rules
+                if (not e.model.trunks or t.key in e.model.trunks)
+                and any(normalize_number(n) == normalize_number(number) for n in e.model.numbers)
+            ]
+            hint = (
+                f" (dispatch rule {near[0]} lists it in another form, and LiveKit compares a "
+                "rule's numbers exactly)"
+                if near
+                else ""
+            )
+            warn(
+                "inbound_trunks",
+                t.key,
+                ("numbers", i),
+                f"a call to {number} reaches no dispatch rule: LiveKit would drop it{hint}",
+            )
+    for first, second, number in _trunk_conflicts(trunks):
+        warn(
+            "inbound_trunks",
+            second.key,
+            ("numbers",),
+            f"shares {number} with inbound trunk {first.key} and neither allowed_numbers tells "
+            "them apart: LiveKit refuses the second trunk",
+        )
+    conflicting: set[str] = set()
+    for a, b in rule_conflicts(rules):
+        warn("dispatch_rules", b.key, (), conflict_reason(a, b))
+        conflicting.update((a.key, b.key))
+    for entry in rules:
+        if entry.key in conflicting:
+            continue
+        if unreachable_numbers(entry, by_key):
+            warn(
+                "dispatch_rules",
+                entry.key,
+                ("numbers",),
+                f"can never match: none of its numbers is a number of its trunks "
+                f"({', '.join(entry.model.trunks)})",
+            )
+            continue
+        shadows = shadowed_by(entry, rules, trunks)
+        if shadows:
+            how = "; ".join(
+                f"a call to {number} arrives on trunk {t.key}, where dispatch rule {w.key} takes it"
+                for number, t, w in shadows
+            )
+            warn(
+                "dispatch_rules",
+                entry.key,
+                (),
+                f"can never match: {how} (a rule naming the call's trunk comes before a "
+                "rule for any trunk)",
+            )
+    return sorted(out)
