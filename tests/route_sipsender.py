@@ -56,6 +56,7 @@ class Dialog:
     responses: list[Response] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     to_tag: str = ""
+    requests: list[str] = field(default_factory=list)  # methods the far end sent (BYE)
 
     @property
     def codes(self) -> list[int]:
@@ -120,6 +121,14 @@ class Caller(asyncio.DatagramProtocol):
         msg = "SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n"
         if self.transport is not None:
             self.transport.sendto(msg.encode(), addr)
+        call_id = next(
+            (line.split(":", 1)[1].strip() for line in keep if line.lower().startswith("call-id")),
+            "",
+        )
+        dialog = self.dialogs.get(call_id)
+        if dialog is not None:
+            dialog.requests.append(head[0].split(" ", 1)[0])
+            dialog.changed.set()
 
     def _send(self, msg: str) -> None:
         assert self.transport is not None
@@ -200,9 +209,48 @@ class Caller(asyncio.DatagramProtocol):
         if final is None:
             self.cancel(d)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_until(d, lambda: d.final is not None), 2.0)
+                await asyncio.wait_for(_until(d, lambda: d.final is not None), 1.0)
         elif 200 <= final.status < 300:
             self.bye(d)
+
+
+def rtp_target(answer: Response) -> tuple[str, int] | None:
+    """The address and port of the audio in an SDP answer."""
+    host, port = "", 0
+    for line in answer.body.splitlines():
+        if line.startswith("c=IN IP4 "):
+            host = line.split()[-1]
+        elif line.startswith("m=audio "):
+            port = int(line.split()[1])
+    return (host, port) if host and port else None
+
+
+async def send_dtmf(local_ip: str, target: tuple[str, int], digits: str) -> None:
+    """RFC 4733 telephone-events (payload type 101, as offered), one event per digit."""
+    import struct
+
+    codes = {**{str(i): i for i in range(10)}, "*": 10, "#": 11}
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=(local_ip, 0)
+    )
+    ssrc, seq, ts = secrets.randbits(32), secrets.randbits(15), secrets.randbits(31)
+    try:
+        for digit in digits:
+            for i, (end, duration) in enumerate(
+                [(False, 160), (False, 320), (False, 480), (True, 640), (True, 640), (True, 640)]
+            ):
+                header = struct.pack(
+                    "!BBHII", 0x80, (0x80 if i == 0 else 0) | 101, seq & 0xFFFF, ts, ssrc
+                )
+                payload = struct.pack("!BBH", codes[digit], (0x80 if end else 0) | 10, duration)
+                transport.sendto(header + payload, target)
+                seq += 1
+                await asyncio.sleep(0.02)
+            ts += 800
+            await asyncio.sleep(0.05)
+    finally:
+        transport.close()
 
 
 async def _until(d: Dialog, cond: object) -> None:
