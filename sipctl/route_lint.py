@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import click
+
 from sipctl.errors import Problem
 from sipctl.route import (
     RuleEntry,
@@ -34,23 +36,38 @@ def _covers(outer: Sequence[str], inner: Sequence[str]) -> bool:
     return bool(inner) and set(inner) <= set(outer)
 
 
-def _certain_trunk(number: str, trunks: Sequence[TrunkEntry]) -> TrunkEntry | None:
+class _Index:
+    """Rules by the trunk they name and trunks by number, so a 10,000-trunk config is
+    checked in linear time."""
+
+    def __init__(self, trunks: Sequence[TrunkEntry], rules: Sequence[RuleEntry]) -> None:
+        self.trunks = {t.key: t for t in trunks}
+        self.catch_all = [r for r in rules if not r.model.trunks]
+        self.naming: dict[str, list[RuleEntry]] = {}
+        for r in rules:
+            for key in dict.fromkeys(r.model.trunks):
+                self.naming.setdefault(key, []).append(r)
+        self.by_number: dict[str, list[TrunkEntry]] = {}
+        for t in trunks:
+            for n in {normalize_number(n) for n in t.model.numbers}:
+                self.by_number.setdefault(n, []).append(t)
+
+    def listed(self, trunk: TrunkEntry) -> list[RuleEntry]:
+        """The rules LiveKit considers for a call on ``trunk``."""
+        return self.naming.get(trunk.key, []) + self.catch_all
+
+
+def _certain_trunk(number: str, index: _Index) -> TrunkEntry | None:
     """The trunk every call to ``number`` selects: the one listing it with no allow-list
     (when two list it, LiveKit refuses one of them: reported as a conflict instead)."""
-    listing = [
-        t
-        for t in trunks
-        if any(normalize_number(n) == normalize_number(number) for n in t.model.numbers)
-    ]
+    listing = index.by_number.get(normalize_number(number), [])
     if len(listing) != 1:
         return None
     t = listing[0].model
     return listing[0] if not t.allowed_numbers and not t.allowed_addresses else None
 
 
-def shadowed_by(
-    rule: RuleEntry, rules: Sequence[RuleEntry], trunks: Sequence[TrunkEntry]
-) -> list[tuple[str, TrunkEntry, RuleEntry]] | None:
+def shadowed_by(rule: RuleEntry, index: _Index) -> list[tuple[str, TrunkEntry, RuleEntry]] | None:
     """For a rule for any trunk: per number, the trunk and trunk-specific rule that take
     every call it matches (LiveKit picks a rule naming the call's trunk before any rule
     for all trunks); None when some call can still reach it.
@@ -63,15 +80,14 @@ def shadowed_by(
         return None
     out: list[tuple[str, TrunkEntry, RuleEntry]] = []
     for number in r.numbers:
-        trunk = _certain_trunk(number, trunks)
+        trunk = _certain_trunk(number, index)
         if trunk is None:
             return None
         winner = next(
             (
                 other
-                for other in rules
-                if trunk.key in other.model.trunks
-                and rule_pin(other.model) == rule_pin(r)
+                for other in index.naming.get(trunk.key, [])
+                if rule_pin(other.model) == rule_pin(r)
                 and _covers(other.model.inbound_numbers, r.inbound_numbers)
                 and (not other.model.numbers or number in other.model.numbers)
             ),
@@ -83,7 +99,7 @@ def shadowed_by(
     return out
 
 
-def unreachable_numbers(rule: RuleEntry, trunks: dict[str, TrunkEntry]) -> bool:
+def unreachable_numbers(rule: RuleEntry, index: _Index) -> bool:
     """A rule naming trunks can only see calls those trunks take: when every trunk lists
     numbers and none of the rule's ``numbers`` is among them, the rule never matches."""
     m = rule.model
@@ -91,23 +107,20 @@ def unreachable_numbers(rule: RuleEntry, trunks: dict[str, TrunkEntry]) -> bool:
         return False
     received: set[str] = set()
     for key in m.trunks:
-        t = trunks.get(key)
+        t = index.trunks.get(key)
         if t is None or not t.model.numbers:
             return False  # a trunk without numbers takes any dialled number
         received.update(normalize_number(n) for n in t.model.numbers)
     return not any(normalize_number(n) in received for n in m.numbers)
 
 
-def number_reaches_rule(trunk: TrunkEntry, number: str, rules: Sequence[RuleEntry]) -> bool:
-    """Some rule can take a call to ``number`` arriving on ``trunk`` (as it is declared)."""
-    for entry in rules:
-        m = entry.model
-        if m.trunks and trunk.key not in m.trunks:
-            continue
-        if m.numbers and number not in m.numbers:
-            continue
-        return True
-    return False
+def unreached_numbers(trunk: TrunkEntry, index: _Index) -> list[int]:
+    """Indexes of ``trunk``'s numbers that no rule takes (a call arriving as declared)."""
+    listed = index.listed(trunk)
+    if any(not r.model.numbers for r in listed):
+        return []
+    exact = {n for r in listed for n in r.model.numbers}
+    return [i for i, n in enumerate(trunk.model.numbers) if n not in exact]
 
 
 def _trunk_conflicts(trunks: Sequence[TrunkEntry]) -> list[tuple[TrunkEntry, TrunkEntry, str]]:
@@ -136,7 +149,7 @@ def _where(config: Any, section: str, name: str) -> tuple[str, int]:
 def warnings(config: Any) -> list[Problem]:
     """The routing warnings for a loaded config (``sipctl.config.Config``)."""
     trunks, rules = from_config(config)
-    by_key = {t.key: t for t in trunks}
+    index = _Index(trunks, rules)
     out: list[Problem] = []
 
     def warn(section: str, name: str, path: tuple[str | int, ...], message: str) -> None:
@@ -146,14 +159,12 @@ def warnings(config: Any) -> list[Problem]:
         )
 
     for t in trunks:
-        for i, number in enumerate(t.model.numbers):
-            if number_reaches_rule(t, number, rules):
-                continue
+        for i in unreached_numbers(t, index):
+            number = t.model.numbers[i]
             near = [
                 e.name
-                for e in rules
-                if (not e.model.trunks or t.key in e.model.trunks)
-                and any(normalize_number(n) == normalize_number(number) for n in e.model.numbers)
+                for e in index.listed(t)
+                if any(normalize_number(n) == normalize_number(number) for n in e.model.numbers)
             ]
             hint = (
                 f" (dispatch rule {near[0]} lists it in another form, and LiveKit compares a "
@@ -182,7 +193,7 @@ def warnings(config: Any) -> list[Problem]:
     for entry in rules:
         if entry.key in conflicting:
             continue
-        if unreachable_numbers(entry, by_key):
+        if unreachable_numbers(entry, index):
             warn(
                 "dispatch_rules",
                 entry.key,
@@ -191,7 +202,7 @@ def warnings(config: Any) -> list[Problem]:
                 f"({', '.join(entry.model.trunks)})",
             )
             continue
-        shadows = shadowed_by(entry, rules, trunks)
+        shadows = shadowed_by(entry, index)
         if shadows:
             how = "; ".join(
                 f"a call to {number} arrives on trunk {t.key}, where dispatch rule {w.key} takes it"
@@ -205,3 +216,9 @@ def warnings(config: Any) -> list[Problem]:
                 "rule for any trunk)",
             )
     return sorted(out)
+
+
+def print_warnings(config: Any) -> None:
+    """Print the routing warnings on stderr, after the loader's (``validate``, ``plan``)."""
+    for w in warnings(config):
+        click.echo(str(w), err=True)

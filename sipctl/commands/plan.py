@@ -20,6 +20,7 @@ from sipctl.exitcodes import ExitCode
 from sipctl.files import write_atomic
 from sipctl.reconcile import current_plan
 from sipctl.render import plan_json, plan_markdown, plan_text
+from sipctl.route_lint import print_warnings
 from sipctl.saved_plan import header
 
 
@@ -74,6 +75,7 @@ def command(
     1 on error; 130 when interrupted (Ctrl-C).
     """
     config = load(opts, freeze=True)
+    print_warnings(config)
     connection = conn.get()
     plan, _ = asyncio.run(
         current_plan(

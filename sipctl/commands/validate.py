@@ -6,6 +6,7 @@ import click
 
 from sipctl.commands.common import Options, common_options, handle_errors, load
 from sipctl.config.schema import schema_text
+from sipctl.route_lint import print_warnings
 
 
 @click.command("validate")
@@ -14,6 +15,7 @@ from sipctl.config.schema import schema_text
 def command(opts: Options) -> None:
     """Check the config directory and report every problem at once (exit 1 if any)."""
     config = load(opts)
+    print_warnings(config)
     click.echo(f"Configuration valid: {config.summary()}.")
 
 
