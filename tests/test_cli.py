@@ -64,3 +64,35 @@ def test_completion_completes_the_command_names() -> None:
         env={"_SIPCTL_COMPLETE": "bash_complete", "COMP_WORDS": "sipctl ch", "COMP_CWORD": "1"},
     )
     assert "plain,check" in result.output.splitlines()
+
+
+@click.command()
+@click.argument("what")
+def failing(what: str) -> int:
+    """A stand-in command (loaded through the table like the real ones) that fails."""
+    if what == "error":
+        raise click.ClickException("the error text")
+    if what == "abort":
+        raise click.Abort
+    return 3
+
+
+@pytest.mark.parametrize(
+    ("what", "code", "stderr"),
+    [("error", 1, "Error: the error text\n"), ("abort", 1, "Aborted!\n"), ("three", 3, "")],
+)
+def test_main_turns_click_outcomes_into_exit_codes(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    what: str,
+    code: int,
+    stderr: str,
+) -> None:
+    monkeypatch.setitem(COMMANDS, "failing", ("tests.test_cli", "failing", "A stand-in."))
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["failing", what], prog_name="sipctl")
+    assert exited.value.code == code
+    assert capsys.readouterr().err == stderr
+    # Not standalone (as CliRunner and embedding callers use it): the value comes back.
+    if what == "three":
+        assert cli.main(["failing", what], standalone_mode=False) == 3
