@@ -223,7 +223,14 @@ async def test_individual_rule_room_and_pin_over_dtmf(prov: Provider, lk: api.Li
 
 # --- rejections over raw SIP -------------------------------------------------------------
 def invite(
-    port: int, to: str, *, transport: str = "udp", extra: str = "", cid: str = ""
+    port: int,
+    to: str,
+    *,
+    transport: str = "udp",
+    extra: str = "",
+    cid: str = "",
+    until: str = "",
+    wait: float = 1.5,
 ) -> tuple[str, list[str]]:
     """Send one INVITE; return (Call-ID, the status lines received within 1.5 s)."""
     kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
@@ -249,9 +256,9 @@ def invite(
     s.sendall(msg.encode())
     global LAST_RAW
     lines: list[str] = []
-    end = time.monotonic() + 1.5
+    end = time.monotonic() + wait
     buf = b""
-    while time.monotonic() < end:
+    while time.monotonic() < end and not (until and until in buf.decode(errors="replace")):
         try:
             data = s.recv(65535)
         except (TimeoutError, OSError):
@@ -406,3 +413,31 @@ async def test_require_encryption_refuses_a_plain_offer(
     assert port
     _, lines = await asyncio.to_thread(invite, port, "+15550700005")
     assert lines[-1].startswith("SIP/2.0 400")
+
+
+async def test_ringing_timeout_rejects_with_486(
+    lk: api.LiveKitAPI, inbound_sandbox: Sandbox
+) -> None:
+    # inbound.go waitSubscribe: nobody subscribed within the trunk's ringing_timeout ->
+    # closeWithTerm -> CloseWithStatus 486 "Rejected"; the participant leaves
+    from google.protobuf.duration_pb2 import Duration
+
+    await lk.sip.create_inbound_trunk(
+        CreateSIPInboundTrunkRequest(
+            trunk=SIPInboundTrunkInfo(
+                name="ring", numbers=["+15550700006"], ringing_timeout=Duration(seconds=1)
+            )
+        )
+    )
+    await lk.sip.create_dispatch_rule(
+        CreateSIPDispatchRuleRequest(
+            dispatch_rule=SIPDispatchRuleInfo(
+                rule=SIPDispatchRule(dispatch_rule_direct=SIPDispatchRuleDirect(room_name="r6")),
+            )
+        )
+    )
+    port = inbound_sandbox.sip_port
+    assert port
+    _, lines = await asyncio.to_thread(invite, port, "+15550700006", until="486 Rejected", wait=10)
+    assert lines == ["SIP/2.0 100 Processing", "SIP/2.0 180 Ringing", "SIP/2.0 486 Rejected"]
+    await until_gone(lk, "r6", "sip_" + CALLER)
