@@ -406,7 +406,9 @@ class SandboxServer:
             {
                 "result": d.result,
                 "trunk_id": d.trunk.sip_trunk_id if d.trunk else None,
+                "trunk_name": d.trunk.name if d.trunk else None,
                 "rule_id": rule.sip_dispatch_rule_id if rule else None,
+                "rule_name": rule.name if rule else None,
                 "room_name": d.room_name,
                 "identity": d.identity,
                 "attributes": d.attributes,

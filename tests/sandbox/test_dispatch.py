@@ -179,5 +179,6 @@ def test_admin_route_endpoint(sandbox: Sandbox) -> None:
     assert status == 200
     assert body["result"] == "accept" and body["trunk_id"] == tid and body["rule_id"] == rid
     assert body["room_name"] == "sales" and body["agents"] == []
+    assert body["trunk_name"] == "t" and body["rule_name"] == ""
     status, body = sandbox.admin("POST", "route", {"to": "+1999", "from": "+1555"})
     assert body["result"] == "drop" and body["trunk_id"] is None
