@@ -23,6 +23,10 @@ Follows livekit/sip ``pkg/sip/inbound.go``:
   RTP, ``active``; a BYE from the caller ends it (``hangup``), so do RemoveParticipant
   (BYE), the media timeout and ``max_call_duration``.
 
+Audio hook (as the outbound bridge's): ``InboundServer.on_call_answered`` gets the
+:class:`Dialog` once the 200 OK is out (``d.rtp`` is the call's RTP endpoint, with the
+same ``on_audio``/``audio_source`` hooks), ``on_call_ended`` when it ends.
+
 Who subscribes: the sandbox's real-time side (``sipctl.sandbox.rtc``) calls
 :meth:`InboundServer.subscribed`; tests can do the same with ``POST /_sandbox/subscribe``
 (``{"room": ..., "identity": ...}``), standing in for an agent that joins and listens.
@@ -186,6 +190,8 @@ class InboundServer:
         self.media_timeout = media_timeout
         self.media_timeout_initial = media_timeout_initial
         self.on_room_created = on_room_created
+        self.on_call_answered: Callable[[Dialog], None] | None = None
+        self.on_call_ended: Callable[[Dialog], None] | None = None
         self.dialogs: dict[str, Dialog] = {}  # by SCL call ID
         self._by_branch: dict[str, Dialog] = {}
         self._provisional: dict[tuple[str, str], str] = {}  # (Call-ID, From tag) -> SCL
@@ -601,6 +607,8 @@ class InboundServer:
         assert d.rtp is not None and d.rtp.remote is not None
         d.rtp.start(d.rtp.remote, d.rtp.payload_type, d.rtp.dtmf_payload_type)
         self._spawn(self._retransmit_ok(d, resp))
+        if self.on_call_answered is not None:
+            self.on_call_answered(d)
         # inbound.go acceptCall: EnableTimeout(true) once the 200 OK is out
         d.media_general = media_timeout or self.media_timeout
         d.media_start = asyncio.get_running_loop().time()
@@ -744,6 +752,8 @@ class InboundServer:
             self._pending.pop(branch, None)
 
     async def _finish(self, d: Dialog) -> None:
+        if d.ok is not None and self.on_call_ended is not None:
+            self.on_call_ended(d)
         self._by_branch.pop(d.branch, None)
         self.dialogs.pop(d.call_id, None)
         if d.rtp is not None:
