@@ -202,6 +202,7 @@ class WatchStatus:
     started_at: float
     stopping: bool = False
     drift: DriftStatus | None = None
+    unscheduled: list[str] = field(default_factory=list)  # configured, no schedule
 
 
 WatchEventKind = Literal["result", "skipped"]

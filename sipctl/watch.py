@@ -243,6 +243,7 @@ class Watcher:
             started_at=self.started_at,
             stopping=self.stopping,
             drift=None if self.drift is None else self.drift.status(),
+            unscheduled=list(self.unscheduled),
         )
 
     def _emit(self, event: WatchEvent) -> None:

@@ -57,7 +57,7 @@ from sipctl.results import exit_code
 @click.option("--shard", metavar="K/N", help="Run only part K of N (stable split by name).")
 @click.option("--watch", is_flag=True, help="Run each call on its schedule until stopped.")
 @click.option(
-    "--serve", metavar="HOST:PORT", help="With --watch: serve /metrics and /healthz there."
+    "--serve", metavar="HOST:PORT", help="With --watch: serve the status page, /metrics, /healthz."
 )
 @common_options
 @connection_options

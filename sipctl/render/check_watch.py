@@ -9,7 +9,7 @@ from datetime import datetime
 import click
 
 from sipctl.errors import SipctlError
-from sipctl.render import check_prometheus
+from sipctl.render import check_prometheus, check_status
 from sipctl.render.check_outputs import Output, write_files
 from sipctl.render.check_text import line
 from sipctl.results import DialResult, DriftStatus, WatchEvent, WatchStatus
@@ -77,7 +77,11 @@ class WatchConsole:
             click.echo(text, err=True)
         if self.listen is not None:
             host, port = self.listen
-            click.echo(f"serving /metrics and /healthz on {host}:{port}", err=True)
+            click.echo(
+                f"serving the status page on http://{host}:{port}/ (/api/status, /metrics, "
+                "/healthz)",
+                err=True,
+            )
 
     def drift(self, status: DriftStatus) -> None:
         """A re-plan found other changes than the last one (or failed, or recovered)."""
@@ -101,5 +105,7 @@ class WatchConsole:
 
 # What ``--serve`` answers besides /healthz: each page renders a WatchStatus.
 PAGES: dict[str, Callable[[WatchStatus], tuple[bytes, str]]] = {
+    "/": check_status.html_page,
+    "/api/status": check_status.json_page,
     "/metrics": check_prometheus.watch_exposition,
 }
