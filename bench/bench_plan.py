@@ -69,7 +69,7 @@ async def seed(url: str, n: int) -> None:
     from livekit import api
 
     from sipctl.ownership import Marker, render_metadata
-    from sipctl.plan import fingerprint
+    from sipctl.secrets import fingerprint
 
     meta = render_metadata({}, Marker(auth_fingerprint=fingerprint(PASSWORD, API_SECRET)))
     lk = api.LiveKitAPI(url, API_KEY, API_SECRET)
