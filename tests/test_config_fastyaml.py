@@ -174,6 +174,23 @@ def test_fast_reader_matches_the_located_reader(text: str) -> None:
     check(text)
 
 
+def test_typed_plain_patterns_are_pyyamls() -> None:
+    """fastyaml writes out PyYAML's implicit resolvers; they must stay the same."""
+    import yaml
+
+    seen: dict[str, str] = {}
+    firsts: set[str] = set()
+    for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items():
+        for tag, rx in resolvers:
+            if tag != "tag:yaml.org,2002:str":
+                seen.setdefault(tag, rx.pattern)
+                firsts.add(first)
+    theirs = [re.sub(r"\s+", "", p.strip()[1:-1]) for p in seen.values()]
+    ours = [re.sub(r"\s+", "", p) for p in re.split(r"\n  \| ", fastyaml._R.strip())]
+    assert sorted(ours) == sorted(theirs)
+    assert set(re.sub(r"\\(.)", r"\1", fastyaml._FIRST)) == firsts - {""}
+
+
 def test_fast_reader_answers_for_ordinary_configs() -> None:
     for path in sorted((ROOT / "config").glob("*.y*ml")):
         check(path.read_text())  # comments with "*" or "!" send a file to the located reader

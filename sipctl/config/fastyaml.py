@@ -33,8 +33,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import yaml
-
 from sipctl.config.yamlsource import MAX_DEPTH, MAX_NODES
 
 
@@ -68,26 +66,39 @@ def _unsure_text(text: str) -> bool:
     return _ODD_START.search(text) is not None
 
 
-def _plain_patterns() -> str:
-    """PyYAML's own implicit resolvers for every non-string type, as one alternation."""
-    seen: list[str] = []
-    for resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.values():
-        for tag, rx in resolvers:
-            pattern = rx.pattern
-            if tag != "tag:yaml.org,2002:str" and pattern not in seen:
-                seen.append(pattern)
-    inner = [p.strip()[1:-1] if p.strip().startswith("^") else p for p in seen]
-    return "|".join(f"(?:{p})" for p in inner)
-
-
-_R = _plain_patterns()
+# PyYAML's implicit resolvers for every type but str (yaml/resolver.py: bool, null, float,
+# int, timestamp, merge, value, yaml), YAML 1.1's, as one verbose alternation. Written out,
+# so that a file the fast reader takes needs no PyYAML import (~15 ms of start-up); a test
+# holds it equal to PyYAML's own (tests/test_config_fastyaml.py).
+_R = r"""
+    (?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)
+  | (?: ~ |null|Null|NULL| )
+  | (?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+      |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+      |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+      |[-+]?\.(?:inf|Inf|INF)
+      |\.(?:nan|NaN|NAN))
+  | (?:[-+]?0b[0-1_]+
+      |[-+]?0[0-7_]+
+      |[-+]?(?:0|[1-9][0-9_]*)
+      |[-+]?0x[0-9a-fA-F_]+
+      |[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)
+  | (?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+      |[0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?
+       (?:[Tt]|[ \t]+)[0-9][0-9]?
+       :[0-9][0-9] :[0-9][0-9] (?:\.[0-9]*)?
+       (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)
+  | (?:<<)
+  | (?:=)
+  | (?:!|&|\*)
+"""
 # Plain scalars rapidyaml writes unquoted in JSON (so a JSON string with this content
 # was quoted in the YAML, and PyYAML reads a quoted scalar as a string).
 _UNQUOTED_IF_PLAIN = r"(?:[-+]?(?:0|[1-9][0-9]*)|true|false|null|)"
 _CANONICAL_INT_KEY = r"(?:0|-?[1-9][0-9]*)"
-# The first characters of those patterns (PyYAML indexes its resolvers by them; "" is the
-# empty scalar): a cheap look-ahead that lets most strings fail at once.
-_FIRST = "".join(re.escape(c) for c in yaml.resolver.Resolver.yaml_implicit_resolvers if c)
+# The first characters of those patterns (PyYAML indexes its resolvers by them; the empty
+# scalar is the quote itself): a cheap look-ahead that lets most strings fail at once.
+_FIRST = re.escape("yYnNtTfFoO-+0123456789.<~=!&*")
 # A JSON string token (no escapes: no pattern of _R has a quote or a backslash) whose
 # content PyYAML would type when plain, as a value or as a key.
 _UNSURE_JSON = re.compile(

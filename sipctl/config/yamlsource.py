@@ -6,18 +6,22 @@ Python objects; sipctl needs both, so it composes the node graph and walks it it
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from sipctl.errors import Problem
+
+if TYPE_CHECKING:
+    import yaml
+# PyYAML is imported when this reader first runs (_pyyaml): a file the fast reader
+# (sipctl.config.fastyaml) takes needs none of it, which saves ~15 ms of every start-up.
 
 Path_ = tuple[str | int, ...]
 
 # libyaml's C parser when present (about 4x faster on large configs); same node graph.
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_LOADER: Any = None
 _STR_TAG = "tag:yaml.org,2002:str"
 
 # Bounds that keep hostile input (alias bombs, deep nesting) from hanging the loader.
@@ -154,7 +158,8 @@ class _TooBig(Exception):
 
 # What PyYAML's constructors raise for a well-formed scalar they cannot convert: their own
 # errors, and plain ValueErrors from int()/datetime() (`!!int abc`, a key `2001-13-45`).
-_UNREADABLE = (yaml.YAMLError, ValueError, OverflowError)
+# What constructing a scalar or key may raise (with PyYAML's YAMLError, set by _pyyaml).
+_UNREADABLE: tuple[type[Exception], ...] = (ValueError, OverflowError)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -176,7 +181,17 @@ def load_yaml(file: Path, display: str, text: str) -> tuple[Located | None, list
     return _load_located(file, display, text)
 
 
+def _pyyaml() -> None:
+    global _LOADER, _UNREADABLE
+    if _LOADER is None:
+        module = importlib.import_module("yaml")
+        globals()["yaml"] = module
+        _LOADER = getattr(module, "CSafeLoader", module.SafeLoader)
+        _UNREADABLE = (module.YAMLError, ValueError, OverflowError)
+
+
 def _load_located(file: Path, display: str, text: str) -> tuple[Located | None, list[Problem]]:
+    _pyyaml()
     try:
         nodes = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as exc:
