@@ -28,7 +28,7 @@ from sipctl.livekit.calls import (
 )
 from sipctl.livekit.client import ConnectionLike, Session, connect, translate_error
 from sipctl.livekit.records import CallRecord
-from sipctl.models import TestCall
+from sipctl.models import Settings, TestCall
 from sipctl.results import DialEvent, DialResult, Reason, Verdict, expect_text
 from sipctl.signals import on_signals
 from sipctl.verdict import SIP_PHRASES, Judgement, judge
@@ -110,8 +110,23 @@ class DialRunner:
     retry_delay: float = 1.0
     room_prefix: str = ROOM_PREFIX
     probe_header: str = PROBE_HEADER
+    media_timeout_initial: float | None = None  # LiveKit's, for no_media verdicts
     run_id: str = field(default_factory=lambda: secrets.token_hex(6))
     _problems: dict[str, str] = field(default_factory=dict, init=False)
+
+    @classmethod
+    def using(
+        cls, settings: Settings, conn: ConnectionLike, limiter: CallLimiter, **kw: Any
+    ) -> DialRunner:
+        """A runner whose probes follow ``settings`` (probe_header, media_timeout_initial)."""
+        return cls(
+            conn,
+            limiter,
+            probe_header=settings.probe_header,
+            media_timeout_initial=settings.media_timeout_initial,
+            **kw,
+        )
+
     _addresses: dict[str, str] = field(default_factory=dict, init=False)
 
     async def run(
@@ -226,7 +241,7 @@ class DialRunner:
                 record = await place_call(
                     api, spec, conn=self.conn, on_status=on_status, timing=self.timing
                 )
-            j = judge(call, record, self._addresses.get(call.trunk))
+            j = judge(call, record, self._addresses.get(call.trunk), self.media_timeout_initial)
             result = _result(name, call, trunk_id, j, record, attempt, t0, started)
             if j.verdict.ok or not j.retry or attempt > call.retries:
                 break
@@ -314,17 +329,18 @@ async def run_calls(
     timing: PollTiming | None = None,
     retry_delay: float = 1.0,
     room_prefix: str = ROOM_PREFIX,
-    probe_header: str = PROBE_HEADER,
+    settings: Settings | None = None,
 ) -> list[DialResult]:
-    """One run of ``calls`` with a fresh :class:`CallLimiter` (see :meth:`DialRunner.run`)."""
-    runner = DialRunner(
+    """One run of ``calls`` with a fresh :class:`CallLimiter` (see :meth:`DialRunner.run`);
+    ``settings``: the probe header and LiveKit's media timeout (defaults when None)."""
+    runner = DialRunner.using(
+        settings or Settings(),
         conn,
         CallLimiter(parallelism, max_per_trunk),
         on_event=on_event,
         timing=timing,
         retry_delay=retry_delay,
         room_prefix=room_prefix,
-        probe_header=probe_header,
     )
     return await runner.run(calls, trunk_ids)
 
@@ -336,7 +352,7 @@ def dial_now(
     parallelism: int,
     max_per_trunk: int,
     on_event: EventCallback | None = None,
-    probe_header: str = PROBE_HEADER,
+    settings: Settings | None = None,
 ) -> tuple[list[DialResult], float]:
     """Run ``calls`` once from synchronous code: the results and the seconds it took.
 
@@ -354,7 +370,7 @@ def dial_now(
                 parallelism=parallelism,
                 max_per_trunk=max_per_trunk,
                 on_event=on_event,
-                probe_header=probe_header,
+                settings=settings,
             )
 
     t0 = time.monotonic()

@@ -558,6 +558,10 @@ class Settings(Strict):
     probe_header: str = Field(default="X-Sipctl-Probe", pattern=r"^[Xx]-[A-Za-z0-9-]+$")
     # check --watch re-plans on this schedule and exports the drift (off when unset)
     drift_schedule: str | None = None
+    # LiveKit's SIP bridge ends an answered call that never sent RTP after this long
+    # (livekit/sip config media_timeout_initial, 30 s by default): a call LiveKit ends
+    # then, without a hangup from the far end, is judged no_media
+    media_timeout_initial: Duration = 30.0
     test_call_defaults: TestCallDefaults = Field(default_factory=TestCallDefaults)
 
     @field_validator("drift_schedule")

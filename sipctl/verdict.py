@@ -74,14 +74,9 @@ SIP_PHRASES: dict[int, str] = {
 ENDED_AT_ONCE = 1.0
 # A hang-up this close to the end of the hold ended with it (the hold polls every 0.25 s).
 HOLD_SLACK = 0.3
-
-
-# A far-end hang-up this soon after the answer is a call that ended at once. Within it the
-# status polls (every 0.1-0.25 s) may or may not have seen "active" first; the verdict must
-# not depend on which.
-ENDED_AT_ONCE = 1.0
-# A hang-up this close to the end of the hold ended with it (the hold polls every 0.25 s).
-HOLD_SLACK = 0.3
+# The call left the room this close to LiveKit's media timeout after the answer: the
+# timeout (the polls see it up to 0.25 s late, after the bridge's BYE transaction).
+MEDIA_TIMEOUT_EARLY, MEDIA_TIMEOUT_LATE = 0.5, 1.0
 
 
 def status_text(code: int, text: str | None = None) -> str:
@@ -338,11 +333,30 @@ def _livekit_error(
     return error(f"LiveKit error ({code or 'unknown'}): {msg or 'no message'}")
 
 
-def _dropped(call: TestCall, record: CallRecord) -> Judgement | None:
+def _dropped(
+    call: TestCall, record: CallRecord, media_timeout_initial: float | None
+) -> Judgement | None:
     """An answered call that ended before its hold was over, or None."""
     hangup, answer = record.remote_hangup_at, record.answered_at
     if hangup is None or answer is None:
         return None
+    after = hangup - answer
+    if (
+        record.ended_by == "livekit"
+        and media_timeout_initial is not None
+        and media_timeout_initial - MEDIA_TIMEOUT_EARLY <= after
+        and after <= media_timeout_initial + MEDIA_TIMEOUT_LATE
+    ):
+        # LiveKit ended it at its initial media timeout, with no BYE status from the far
+        # end (livekit/sip media_port.go timeoutLoop; outbound.go closeWithTimeout)
+        return _answered(
+            Verdict.FAIL,
+            f"the far end sent no audio: LiveKit ended the call {after:.1f} s after the "
+            f"answer, at its media timeout ({format_duration(media_timeout_initial)} without "
+            "RTP), with no hangup from the far end: check the provider's media path (RTP "
+            "ports, NAT, firewall) and the codecs",
+            Reason.NO_MEDIA,
+        )
     if record.ended_by == "far_end":
         who = "the far end hung up (sip.callStatus: hangup)"
     else:
@@ -362,10 +376,17 @@ def _dropped(call: TestCall, record: CallRecord) -> Judgement | None:
     )
 
 
-def judge(call: TestCall, record: CallRecord, address: str | None = None) -> Judgement:
+def judge(
+    call: TestCall,
+    record: CallRecord,
+    address: str | None = None,
+    media_timeout_initial: float | None = None,
+) -> Judgement:
     """The verdict on one attempt: what happened against what ``call.expect`` says.
 
     ``address``: the trunk's address as LiveKit has it, named when it gave no SIP response.
+    ``media_timeout_initial``: LiveKit's (``settings.media_timeout_initial``); a call
+    LiveKit ends then, without a hangup from the far end, is ``no_media``.
     """
     err = record.error
     if err is not None:
@@ -390,7 +411,7 @@ def judge(call: TestCall, record: CallRecord, address: str | None = None) -> Jud
             f"answered in {_secs(answer)}, but expected it to ring without an answer",
             Reason.ANSWERED,
         )
-    dropped = _dropped(call, record)
+    dropped = _dropped(call, record, media_timeout_initial)
     if dropped is not None:
         return dropped
     if record.active_at is None and record.poll_error is not None:

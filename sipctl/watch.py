@@ -328,7 +328,7 @@ def run_watch(
     watched calls and those without a schedule once serving. Calls in flight hang up on
     the way out. ``drift``: re-plan on its schedule too."""
     limiter = CallLimiter(parallelism, settings.max_calls_per_trunk)
-    runner = DialRunner(conn, limiter, probe_header=settings.probe_header)
+    runner = DialRunner.using(settings, conn, limiter)
 
     async def dial_one(name: str, call: TestCall) -> DialResult:
         return (await runner.run([(name, call)]))[0]

@@ -31,6 +31,7 @@ def check_all(
     and Prometheus said about it."""
     cfg = tmp_path / "config"
     cfg.mkdir(exist_ok=True)
+    settings = call.pop("settings", "")
     fields = {"ringing_timeout": "2s", "hold": "500ms", **call}
     extra = "".join(f"\n    {k}: {v}" for k, v in fields.items())
     (cfg / "sipctl.yaml").write_text(
@@ -45,6 +46,8 @@ test_calls:
     trunk: prov
     to: "{to}"
     expect: {expect}{extra}
+settings:
+  {settings or "jitter: 0s"}
 """
     )
     env = {**os.environ, **sb.env, "PROV_PASSWORD": "trunkpass", "GITHUB_STEP_SUMMARY": ""}
@@ -186,3 +189,24 @@ def trunk_for_password(sb: Sandbox, address: str, password: str) -> None:
     from tests.test_dial_sandbox import create_trunk
 
     asyncio.run(create_trunk(sb, "prov", address, password=password))
+
+
+def test_a_silent_line_fails_no_media_at_livekits_media_timeout(
+    sandbox_factory: Any, tmp_path: Path, provider: Provider
+) -> None:
+    """The silent line answers and sends no RTP: the bridge ends the call at its initial
+    media timeout (sipctl sandbox --initial-media-timeout), with no BYE from the far end."""
+    sb = sandbox_factory(extra_args=["--initial-media-timeout", "1s"])
+    trunk_for(sb, provider.address)
+    r = check_all(
+        sb,
+        tmp_path,
+        provider.address,
+        NUMBERS["silent"],
+        "answered",
+        hold="4s",
+        settings="media_timeout_initial: 1s",
+    )
+    agree(r, "fail", "no_media")
+    assert r["cause"].startswith("the far end sent no audio"), r["cause"]
+    assert_nothing_left(sb)

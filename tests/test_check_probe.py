@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from sipctl.dial import PROBE_HEADER, run_calls
+from sipctl.models import Settings
 from sipctl.sandbox.provider import NUMBERS, Provider, missing_binaries
 from sipctl.sandbox.provider.launcher import free_port
 from tests.fixtures.sandbox import Sandbox, die_with_parent
@@ -59,7 +60,7 @@ async def test_the_invite_carries_the_probe_header(
             [("nightly-us", tc(NUMBERS["answer"]))],
             parallelism=1,
             max_per_trunk=1,
-            probe_header=header,
+            settings=Settings(probe_header=header),
         )
     finally:
         os.killpg(proc.pid, signal.SIGKILL)

@@ -305,3 +305,20 @@ def test_far_end_hangup_during_hold_is_noted_but_passes() -> None:
     j = judge(call(), rec)
     assert j.verdict is Verdict.PASS
     assert "the far end hung up after 2.1s" in j.cause
+
+
+def test_livekit_ending_the_call_at_its_media_timeout_is_no_media() -> None:
+    rec = answered(0.5)
+    rec.hold_started_at = 0.52
+    rec.remote_hangup_at = 0.5 + 30.2
+    rec.ended_by = "livekit"
+    j = judge(call(hold="40s"), rec, None, 30.0)
+    assert (j.verdict, j.reason) == (Verdict.FAIL, Reason.NO_MEDIA)
+    assert j.cause.startswith("the far end sent no audio: LiveKit ended the call 30.2 s after")
+    # the same drop seen with the far end's hangup status is the far end's doing
+    rec.ended_by = "far_end"
+    assert judge(call(hold="40s"), rec, None, 30.0).reason is Reason.DROPPED
+    # and one far from the media timeout is a drop
+    rec.ended_by = "livekit"
+    rec.remote_hangup_at = 0.5 + 12.0
+    assert judge(call(hold="40s"), rec, None, 30.0).reason is Reason.DROPPED

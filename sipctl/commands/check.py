@@ -112,7 +112,7 @@ def _once(
             parallelism=n_par,
             max_per_trunk=settings.max_calls_per_trunk,
             on_event=progress,
-            probe_header=settings.probe_header,
+            settings=settings,
         )
     finally:
         progress.finish()
