@@ -30,6 +30,7 @@ from sipctl.livekit.client import ConnectionLike, Session, connect, translate_er
 from sipctl.livekit.records import CallRecord
 from sipctl.models import Settings, TestCall
 from sipctl.results import DialEvent, DialResult, Reason, Verdict, expect_text
+from sipctl.route_arrival import dial_arrival
 from sipctl.signals import on_signals
 from sipctl.verdict import SIP_PHRASES, Judgement, judge
 
@@ -128,6 +129,7 @@ class DialRunner:
         )
 
     _addresses: dict[str, str] = field(default_factory=dict, init=False)
+    _arrivals: dict[str, asyncio.Lock] = field(default_factory=dict, init=False)
 
     async def run(
         self, calls: Calls, trunk_ids: Mapping[str, str] | None = None
@@ -221,6 +223,14 @@ class DialRunner:
 
     async def dial(self, api: Session, name: str, call: TestCall, trunk_id: str) -> DialResult:
         """Place one test call (1 + ``call.retries`` attempts at most) and judge it."""
+        if call.arrive is not None:
+            # One probe per dialled number at a time: arrivals are told apart by number.
+            lock = self._arrivals.setdefault(call.to, asyncio.Lock())
+            async with lock, self.limiter.slot(call.trunk):
+                self._emit(DialEvent("start", name, call.trunk, 1))
+                return await dial_arrival(
+                    api, self.conn, name, call, self._spec(name, call, trunk_id, 1)
+                )
         # Timed from the first dial, not from the queue: waiting for a free slot on the
         # trunk (max_calls_per_trunk) is not the trunk's time.
         t0: float | None = None

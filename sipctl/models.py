@@ -453,6 +453,27 @@ class AudioCheck(Strict):
         return 1004.0 if self.frequency is None else self.frequency  # the milliwatt tone
 
 
+class Arrive(Strict):
+    """How an inbound test call must come back into LiveKit (issue #15): through this
+    declared inbound trunk and dispatch rule, within ``within`` of being placed."""
+
+    inbound_trunk: str
+    dispatch_rule: str
+    within: Duration = 15.0
+
+    @field_validator("within")
+    @classmethod
+    def _within(cls, v: float) -> float:
+        if not 0 < v < WAITED_CALL_BUDGET:
+            raise ValueError(f"must be more than 0s and less than {WAITED_CALL_BUDGET:g}s")
+        return v
+
+
+# An arrive call is judged on arrival, never answered (LiveKit rings an inbound call until
+# someone in the room subscribes: livekit/sip inbound.go waitSubscribe): these do not apply.
+NOT_WITH_ARRIVE = ("expect", "answer_within", "hold", "dtmf", "audio")
+
+
 class TestCall(Strict):
     """A test call: dial ``to`` through ``trunk`` and judge the outcome against ``expect``."""
 
@@ -472,6 +493,7 @@ class TestCall(Strict):
     retries: int = Field(default=0, ge=0, le=10)
     tags: list[str] = Field(default_factory=list)
     audio: AudioCheck | None = None
+    arrive: Arrive | None = None
 
     @field_validator("to")
     @classmethod
@@ -502,6 +524,17 @@ class TestCall(Strict):
         if v <= 0:
             raise ValueError("must be positive")
         return v
+
+    @model_validator(mode="after")
+    def _arrive(self) -> TestCall:
+        if self.arrive is not None:
+            clash = [f for f in NOT_WITH_ARRIVE if f in self.model_fields_set]
+            if clash:
+                raise ValueError(
+                    f"{' and '.join(clash)} cannot be used with arrive: an arrive call is "
+                    "judged on arrival and never answered"
+                )
+        return self
 
     @model_validator(mode="after")
     def _budget(self) -> TestCall:

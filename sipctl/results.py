@@ -45,6 +45,8 @@ class Reason(StrEnum):
     SLOW = "slow"  # answered, but after degraded_after / answer_within
     DROPPED = "dropped"  # answered, then ended before the hold was over
     NO_MEDIA = "no_media"  # LiveKit ended the call: no RTP from the far end
+    MISROUTED = "misrouted"  # an arrive call came in through another trunk or rule
+    NOT_ARRIVED = "not_arrived"  # an arrive call did not come back into LiveKit in time
     LIVEKIT = "livekit"  # LiveKit refused or failed the request, or the cleanup
     INTERNAL = "internal"  # a bug in sipctl
 
@@ -114,7 +116,10 @@ class DialEvent:
 
 
 def expect_text(call: TestCall) -> str:
-    """What the call expects, in one word: ``answered``, ``rings_out`` or a status code."""
+    """What the call expects, in one word: ``answered``, ``rings_out``, a status code, or
+    ``arrive`` (an inbound test call)."""
+    if call.arrive is not None:
+        return "arrive"
     if call.rings_out:
         return "rings_out"
     code = call.expected_status

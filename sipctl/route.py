@@ -413,9 +413,12 @@ def masked_caller(caller: str) -> str:
 
 def participant_identity(rule: DispatchRule, caller: str) -> str:
     """``sip_<caller>``, or with hide_phone_number ``sip_`` + 16 hex of SHA-256(caller)."""
-    if rule.hide_phone_number:
-        return "sip_" + hashlib.sha256(caller.encode()).hexdigest()[:16]
-    return "sip_" + caller
+    return hidden_identity(caller) if rule.hide_phone_number else "sip_" + caller
+
+
+def hidden_identity(caller: str) -> str:
+    """The identity LiveKit gives a caller under hide_phone_number."""
+    return "sip_" + hashlib.sha256(caller.encode()).hexdigest()[:16]
 
 
 def rule_agents(rule: DispatchRule) -> list[str]:

@@ -12,7 +12,15 @@ from sipctl.config.model import Config
 from sipctl.config.translate import did_you_mean, display, translate, translate_one
 from sipctl.config.yamlsource import Located, Path_
 from sipctl.errors import Problem
-from sipctl.models import DIGITS, DispatchRule, InboundTrunk, OutboundTrunk, Settings, TestCall
+from sipctl.models import (
+    DIGITS,
+    NOT_WITH_ARRIVE,
+    DispatchRule,
+    InboundTrunk,
+    OutboundTrunk,
+    Settings,
+    TestCall,
+)
 from sipctl.schedule import Schedule
 
 
@@ -45,7 +53,9 @@ def validate(self: Builder, config: Config) -> list[Problem]:
         for name, entry in self.entries[section].items():
             data = entry.data
             if section == "test_calls" and isinstance(data, dict):
-                data = {**defaults, **data}
+                # an arrive call is never answered: answer defaults do not apply to it
+                skip = NOT_WITH_ARRIVE if "arrive" in data else ()
+                data = {**{k: v for k, v in defaults.items() if k not in skip}, **data}
                 if "answer_within" not in entry.data and "ringing_timeout" in entry.data:
                     # a call's own ringing timeout bounds the default answer_within
                     data.pop("answer_within", None)
@@ -148,6 +158,20 @@ def _cross_check(self: Builder, config: Config) -> list[Problem]:
                 ("from",),
                 f"{from_!r} is not one of trunk {ref}'s numbers ({', '.join(numbers)})",
             )
+        arrive = raw.get("arrive")
+        for field, section in (
+            ("inbound_trunk", "inbound_trunks"),
+            ("dispatch_rule", "dispatch_rules"),
+        ):
+            ref = arrive.get(field) if isinstance(arrive, dict) else None
+            if isinstance(ref, str) and ref not in self.entries[section]:
+                add(
+                    "test_calls",
+                    name,
+                    ("arrive", field),
+                    f"names {section[:-1].replace('_', ' ')} {ref!r}, which is not declared"
+                    f"{did_you_mean(ref, self.entries[section])}",
+                )
     calls_per_hour = 0.0
     for call in config.test_calls.values():
         known = config.outbound_trunks.get(call.trunk)

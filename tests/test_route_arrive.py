@@ -1,0 +1,179 @@
+"""Inbound test calls (``arrive:``) end to end: out through Kamailio, back into the sandbox.
+
+livekit-api places the outbound leg through the ``lab`` trunk to ``+1555070…``; Kamailio
+routes it back to the sandbox's SIP port as a DID would; ``sipctl check`` judges where it
+arrived, and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from livekit import api
+
+from sipctl.cli import cli
+from sipctl.sandbox.provider import Provider, free_port, missing_binaries
+from tests.fixtures.sandbox import Sandbox, SandboxFactory
+
+pytestmark = pytest.mark.sip
+
+CONFIG = """\
+outbound_trunks:
+  lab:
+    address: {address}
+    numbers: ["+15557770000"]
+    auth: {{username: {username}, password: "${{LAB_PASSWORD}}"}}
+inbound_trunks:
+  main-in:
+    numbers: ["+15550700001", "+15550700002"]
+dispatch_rules:
+  sales:
+    trunks: [main-in]
+    numbers: ["+15550700001"]
+    rule: {{direct: {{room_name: sales}}}}
+  support:
+    trunks: [main-in]
+    rule: {{individual: {{room_prefix: support}}}}
+test_calls:
+  sales-line:
+    trunk: lab
+    to: "+15550700001"
+    arrive: {{inbound_trunk: main-in, dispatch_rule: sales, within: 10s}}
+  support-line:
+    trunk: lab
+    to: "+15550700002"
+    arrive: {{inbound_trunk: main-in, dispatch_rule: support}}
+  wrong-rule:
+    trunk: lab
+    to: "+15550700001"
+    arrive: {{inbound_trunk: main-in, dispatch_rule: support, within: 10s}}
+  nowhere:
+    trunk: lab
+    to: "+15550709999"
+    arrive: {{inbound_trunk: main-in, dispatch_rule: sales, within: 3s}}
+"""
+
+
+@pytest.fixture
+def setup(tmp_path: Path, sandbox_factory: SandboxFactory) -> Iterator[tuple[Sandbox, Path]]:
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (apt-get install kamailio sip-tester)")
+    sip_port = free_port()
+    # the provider starts first and stops last: the sandbox hangs up through it
+    prov = Provider(tmp_path / "prov", livekit_sip=f"127.0.0.1:{sip_port}")
+    prov.start()
+    try:
+        sb = sandbox_factory(extra_args=["--sip-port", str(sip_port)])
+        config = tmp_path / "config"
+        config.mkdir()
+        (config / "sip.yaml").write_text(
+            CONFIG.format(address=prov.address, username=prov.username)
+        )
+        (config / ".password").write_text(prov.password)  # hidden: not read as config
+        yield sb, config
+    finally:
+        prov.stop()
+
+
+def run(sb: Sandbox, config: Path, *args: str) -> tuple[int, str, str]:
+    env = {**sb.env, "LAB_PASSWORD": (config / ".password").read_text()}
+    result = CliRunner().invoke(cli, [args[0], "--config", str(config), *args[1:]], env=env)
+    assert "Traceback" not in result.output, result.output
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_arrive_calls_pass_fail_and_leave_nothing(setup: tuple[Sandbox, Path]) -> None:
+    sb, config = setup
+    code, out, err = run(sb, config, "apply", "--auto-approve", "--no-verify")
+    assert code == 0, out + err
+    reports = config.parent
+    code, out, err = run(
+        sb,
+        config,
+        "check",
+        *("--output", str(reports / "r.json"), "--output", str(reports / "r.xml")),
+        *("--output", str(reports / "r.prom")),
+    )
+    assert code == 3, out + err
+    results = {r["name"]: r for r in json.loads((reports / "r.json").read_text())["results"]}
+    # the other formats show them like any call
+    assert "sales-line" in out and "misrouted" in out
+    junit = (reports / "r.xml").read_text()
+    assert 'name="wrong-rule"' in junit and "misrouted" in junit
+    prom = (reports / "r.prom").read_text()
+    assert 'sipctl_probe_success{call="sales-line",trunk="lab"} 1' in prom
+    assert 'sipctl_probe_success{call="nowhere",trunk="lab"} 0' in prom
+
+    ok = results["sales-line"]
+    assert (ok["verdict"], ok["expect"], ok["room"]) == ("pass", "arrive", "sales"), ok
+    assert "through inbound trunk main-in and dispatch rule sales" in ok["cause"]
+    support = results["support-line"]
+    assert support["verdict"] == "pass", support
+    assert support["room"].startswith("support_+15557770000_")
+
+    wrong = results["wrong-rule"]
+    assert (wrong["verdict"], wrong["reason"]) == ("fail", "misrouted"), wrong
+    assert "dispatch rule sales, not main-in and support" in wrong["cause"]
+
+    lost = results["nowhere"]
+    assert (lost["verdict"], lost["reason"]) == ("fail", "not_arrived"), lost
+    assert "sipctl route says: no dispatch rule matches" in lost["cause"]
+
+    async def leftovers() -> list[str]:
+        async with api.LiveKitAPI(sb.url, sb.api_key, sb.api_secret) as lk:
+            rooms = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
+            return [r.name for r in rooms]
+
+    assert asyncio.run(leftovers()) == []
+
+
+def test_validate_rejects_answer_fields_beside_arrive(tmp_path: Path) -> None:
+    (tmp_path / "sip.yaml").write_text(
+        textwrap.dedent(
+            """\
+            settings:
+              test_call_defaults: {hold: 3s, answer_within: 10s}
+            outbound_trunks:
+              lab: {address: 127.0.0.1, numbers: ["+15557770000"]}
+            inbound_trunks:
+              main-in: {numbers: ["+15550700001"]}
+            dispatch_rules:
+              sales: {trunks: [main-in], rule: {direct: {room_name: sales}}}
+            test_calls:
+              fine:
+                trunk: lab
+                to: "+15550700001"
+                arrive: {inbound_trunk: main-in, dispatch_rule: sales}
+              bad:
+                trunk: lab
+                to: "+15550700001"
+                expect: answered
+                dtmf: "1"
+                arrive: {inbound_trunk: main-in, dispatch_rule: sales}
+              worse:
+                trunk: lab
+                to: "+15550700001"
+                arrive: {inbound_trunk: main-inn, dispatch_rule: sales, within: 0s}
+            """
+        )
+    )
+    result = CliRunner().invoke(cli, ["validate", "--config", str(tmp_path)])
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert any(
+        "test_calls.bad: expect and dtmf cannot be used with arrive" in line for line in lines
+    ), lines
+    assert any(
+        "test_calls.worse.arrive.inbound_trunk: names inbound trunk 'main-inn', which is not "
+        "declared (did you mean 'main-in'?)" in line
+        for line in lines
+    ), lines
+    assert any("test_calls.worse.arrive.within: must be more than 0s" in line for line in lines)
+    assert not any("test_calls.fine" in line for line in lines), lines
