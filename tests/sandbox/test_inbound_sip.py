@@ -441,3 +441,43 @@ async def test_ringing_timeout_rejects_with_486(
     _, lines = await asyncio.to_thread(invite, port, "+15550700006", until="486 Rejected", wait=10)
     assert lines == ["SIP/2.0 100 Processing", "SIP/2.0 180 Ringing", "SIP/2.0 486 Rejected"]
     await until_gone(lk, "r6", "sip_" + CALLER)
+
+
+def test_provider_command_line_flags(tmp_path: Path) -> None:
+    # python -m sipctl.sandbox.provider --livekit-sip HOST:PORT [--tls]: the DID line and
+    # the TLS listener are announced with the numbers
+    import subprocess
+    import sys
+
+    from sipctl.sandbox.provider import missing_binaries
+
+    if missing_binaries(tls=True):
+        pytest.skip("kamailio/sipp/openssl/kamailio-tls-modules not installed")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sipctl.sandbox.provider",
+            "--workdir",
+            str(tmp_path),
+            "--livekit-sip",
+            "127.0.0.1:5999",
+            "--tls",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith("ready sip=127.0.0.1:"), lines
+        assert lines[1].startswith("tls=127.0.0.1:") and " ca=" in lines[1], lines
+        assert "livekit=+15550700001" in lines[2] and "silent=+15550820001" in lines[2]
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+        assert proc.returncode == 0 and "stopped" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
