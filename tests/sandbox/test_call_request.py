@@ -40,11 +40,39 @@ ALLOW = SIPMediaEncryption.SIP_MEDIA_ENCRYPT_ALLOW
 REQUIRE = SIPMediaEncryption.SIP_MEDIA_ENCRYPT_REQUIRE
 
 
+def _jxskiss_decode(text: str) -> bytes:
+    """jxskiss/base62 base62.go decoder.decode, ported for the test: an independent
+    check that hashed_id encodes as that library does."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    table = {c: i for i, c in enumerate(alphabet)}
+    out: list[int] = []
+    pos = b = 0
+    for i, c in enumerate(text):
+        x = table[c]
+        b |= x << pos
+        if i == len(text) - 1:
+            pos += x.bit_length()
+        else:
+            pos += 5 if x & 0x1E == 0x1E else 6
+        if pos >= 8:
+            out.append(b & 0xFF)
+            pos %= 8
+            b >>= 8
+    if pos > 0:
+        out.append(b & 0xFF)
+    return bytes(reversed(out))
+
+
 def test_hashed_id_is_base62_of_sha1() -> None:
-    # utils/guid HashedID: 160 bits in 6-bit groups (some take 5): 27 to 32 characters
+    # utils/guid HashedID: SHA-1, jxskiss/base62 StdEncoding (6-bit groups, some 5)
+    import hashlib
+
     h = hashed_id("SCL_abc")
     assert re.fullmatch(r"[A-Za-z0-9]{27,32}", h)
     assert h == hashed_id("SCL_abc") and h != hashed_id("SCL_abd")
+    for i in range(300):
+        value = f"SCL_{i:012d}"
+        assert _jxskiss_decode(hashed_id(value)) == hashlib.sha1(value.encode()).digest()
 
 
 def invite_of(prov: Provider, n: int = -1) -> str:
