@@ -60,6 +60,17 @@ def predict(call: TestCall, state: LiveState) -> str:
     return d.detail + (f" ({', '.join(where)})" if where else "")
 
 
+def _expected(trunk: str, rule: str, call: TestCall) -> str:
+    assert call.arrive is not None
+    want = call.arrive
+    parts = []
+    if trunk != want.inbound_trunk:
+        parts.append(f"inbound trunk {want.inbound_trunk}")
+    if rule != want.dispatch_rule:
+        parts.append(f"dispatch rule {want.dispatch_rule}")
+    return " and ".join(parts) + " as declared"
+
+
 def judge_arrival(
     call: TestCall, record: ArrivalRecord, state: LiveState
 ) -> tuple[Verdict, Reason | None, str]:
@@ -83,7 +94,7 @@ def judge_arrival(
         return (
             Verdict.FAIL,
             Reason.MISROUTED,
-            f"arrived through {took}, not {want.inbound_trunk} and {want.dispatch_rule}",
+            f"arrived through {took}, not " + _expected(trunk, rule, call),
         )
     model = _rule(state, rule)
     if model is not None:

@@ -120,7 +120,10 @@ def test_arrive_calls_pass_fail_and_leave_nothing(setup: tuple[Sandbox, Path]) -
 
     wrong = results["wrong-rule"]
     assert (wrong["verdict"], wrong["reason"]) == ("fail", "misrouted"), wrong
-    assert "dispatch rule sales, not main-in and support" in wrong["cause"]
+    assert wrong["cause"] == (
+        "arrived through inbound trunk main-in and dispatch rule sales, not dispatch rule "
+        "support as declared"
+    )
 
     lost = results["nowhere"]
     assert (lost["verdict"], lost["reason"]) == ("fail", "not_arrived"), lost
