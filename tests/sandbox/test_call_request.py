@@ -97,7 +97,7 @@ async def lk(sandbox: Sandbox) -> Any:
         yield c
 
 
-async def test_default_offer_and_call_id(lk: api.LiveKitAPI, traced: Provider) -> None:
+async def test_default_offer_and_call_id(traced: Provider, lk: api.LiveKitAPI) -> None:
     trunk = await make_trunk(lk, traced)
     info = await lk.sip.create_sip_participant(dial(trunk, "answer"))
     inv = invite_of(traced)
@@ -111,7 +111,7 @@ async def test_default_offer_and_call_id(lk: api.LiveKitAPI, traced: Provider) -
     assert "User-Agent:" not in inv
 
 
-async def test_only_listed_codecs(lk: api.LiveKitAPI, traced: Provider) -> None:
+async def test_only_listed_codecs(traced: Provider, lk: api.LiveKitAPI) -> None:
     trunk = await make_trunk(lk, traced)
     media = SIPMediaConfig(only_listed_codecs=True, codecs=[SIPCodec(name="PCMU")])
     await lk.sip.create_sip_participant(dial(trunk, "answer", media=media))
@@ -121,7 +121,7 @@ async def test_only_listed_codecs(lk: api.LiveKitAPI, traced: Provider) -> None:
 
 
 async def test_unknown_codec_rate_fails_before_anyone_joins(
-    lk: api.LiveKitAPI, provider: Provider
+    provider: Provider, lk: api.LiveKitAPI
 ) -> None:
     trunk = await make_trunk(lk, provider)
     media = SIPMediaConfig(codecs=[SIPCodec(name="FOO")])
@@ -134,7 +134,7 @@ async def test_unknown_codec_rate_fails_before_anyone_joins(
 
 @pytest.mark.parametrize("where", ["trunk", "request"])
 async def test_allow_offers_sdes_and_connects_plain(
-    lk: api.LiveKitAPI, traced: Provider, where: str
+    traced: Provider, lk: api.LiveKitAPI, where: str
 ) -> None:
     kw: dict[str, Any] = {"media_encryption": ALLOW}
     trunk = await make_trunk(lk, traced, **(kw if where == "trunk" else {}))
@@ -150,7 +150,7 @@ async def test_allow_offers_sdes_and_connects_plain(
     ]
 
 
-async def test_require_with_a_plain_answer_fails(lk: api.LiveKitAPI, provider: Provider) -> None:
+async def test_require_with_a_plain_answer_fails(provider: Provider, lk: api.LiveKitAPI) -> None:
     trunk = await make_trunk(lk, provider, media_encryption=REQUIRE)
     with pytest.raises(api.TwirpError) as e:
         await lk.sip.create_sip_participant(dial(trunk, "answer"))
@@ -158,7 +158,7 @@ async def test_require_with_a_plain_answer_fails(lk: api.LiveKitAPI, provider: P
     assert e.value.message == "twirp error unknown: no common encryption profiles"
 
 
-async def test_request_uri_and_from_header(lk: api.LiveKitAPI, traced: Provider) -> None:
+async def test_request_uri_and_from_header(traced: Provider, lk: api.LiveKitAPI) -> None:
     trunk = await make_trunk(lk, traced)
     req = dial(
         trunk,
@@ -182,7 +182,7 @@ async def call_error(lk: api.LiveKitAPI, req: CreateSIPParticipantRequest) -> tu
     return e.value.code, e.value.message
 
 
-async def test_request_field_errors(lk: api.LiveKitAPI, provider: Provider) -> None:
+async def test_request_field_errors(provider: Provider, lk: api.LiveKitAPI) -> None:
     trunk = await make_trunk(lk, provider)
     to_hdr = SIPNamedDest(values=SIPUri(user="x", host="127.0.0.1"))
     assert await call_error(lk, dial(trunk, "answer", sip_to_header=to_hdr)) == (
@@ -212,3 +212,19 @@ async def test_request_field_errors(lk: api.LiveKitAPI, provider: Provider) -> N
     assert (await lk.room.list_rooms(ListRoomsRequest())).rooms == []
     await asyncio.sleep(0)
     _ = json
+
+
+async def test_request_uri_decides_where_the_call_goes(
+    traced: Provider, lk: api.LiveKitAPI
+) -> None:
+    # buildRequestURI: sip_request_uri replaces the Request-URI; To still names the callee
+    # (sip_call_to). The provider routes by Request-URI: the answer line, not busy.
+    trunk = await make_trunk(lk, traced)
+    req = dial(
+        trunk,
+        "busy",
+        sip_request_uri=SIPRequestDest(raw=f"<sip:{NUMBERS['answer']}@{traced.address}>"),
+    )
+    await lk.sip.create_sip_participant(req)  # answered: the busy number was not dialled
+    inv = invite_of(traced)
+    assert re.search(rf"To: <sip:\{NUMBERS['busy']}@127\.0\.0\.1:\d+;transport=udp>", inv)

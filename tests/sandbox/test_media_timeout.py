@@ -168,7 +168,7 @@ async def test_rtp_that_stops_hits_the_media_timeout_of_the_request(
 
 # --- the command ------------------------------------------------------------------------
 async def test_sandbox_flags_set_the_timeouts(
-    sandbox_factory: SandboxFactory, provider: Provider
+    provider: Provider, sandbox_factory: SandboxFactory
 ) -> None:
     sb = sandbox_factory(extra_args=["--initial-media-timeout", "1s", "--media-timeout", "1"])
     async with api.LiveKitAPI(sb.url, sb.api_key, sb.api_secret) as lk:

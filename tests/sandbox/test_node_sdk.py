@@ -60,7 +60,7 @@ def run_script(node: str, sb: Sandbox, prov: Provider, call_to: str) -> dict[str
 
 
 def test_node_sdk_crud_and_a_waited_call(
-    node: str, sandbox: Sandbox, provider: Provider, tmp_path: Path
+    node: str, provider: Provider, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     out = run_script(node, sandbox, provider, NUMBERS["answer"])
     assert out["outbound"]["id"].startswith("ST_") and out["updatedName"] == "node-out-2"

@@ -52,7 +52,7 @@ async def test_rooms_close_by_themselves(sandbox: Sandbox) -> None:
 
 
 @pytest.mark.sip
-async def test_sip_participant_track_permission_state(sandbox: Sandbox, provider: Provider) -> None:
+async def test_sip_participant_track_permission_state(provider: Provider, sandbox: Sandbox) -> None:
     async with api.LiveKitAPI(sandbox.url, sandbox.api_key, sandbox.api_secret) as lk:
         await lk.room.create_room(CreateRoomRequest(name="e2e", departure_timeout=1))
         trunk = await make_trunk(lk, provider)
