@@ -481,3 +481,23 @@ def test_provider_command_line_flags(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_caller_cancel_removes_the_ringing_participant(
+    prov: Provider, inbound_sandbox: Sandbox, lk: api.LiveKitAPI
+) -> None:
+    # inbound.go StartRinging/waitSubscribe: a CANCEL while ringing -> closeWithCancelled
+    # (487 Request Terminated); how a probe that watched the arrival cleans up
+    out = await outbound_trunk(lk, prov)
+    await lk.sip.create_dispatch_rule(
+        CreateSIPDispatchRuleRequest(
+            dispatch_rule=SIPDispatchRuleInfo(
+                rule=SIPDispatchRule(dispatch_rule_direct=SIPDispatchRuleDirect(room_name="lobby"))
+            )
+        )
+    )
+    await place(lk, out)  # not waited: the outbound leg rings while the inbound one rings
+    room, p = await arrived(lk)
+    assert room == "lobby" and p.attributes["sip.callStatus"] == "ringing"
+    await lk.room.remove_participant(api.RoomParticipantIdentity(room="caller", identity="out"))
+    await until_gone(lk, "lobby", p.identity)
