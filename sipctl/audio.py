@@ -22,6 +22,10 @@ import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sipctl.models import AudioCheck
 
 RATE = 8000
 FRAME_SAMPLES = 160  # 20 ms
@@ -42,6 +46,17 @@ class AudioReason(StrEnum):
     NO_AUDIO = "no_audio"  # nothing (or too little) from the far end
     ONE_WAY_AUDIO = "one_way_audio"  # far end heard, own signal not echoed
     WRONG_AUDIO = "wrong_audio"  # sound, but not the expected tone
+
+
+@dataclass
+class Heard:
+    """What the probe heard (:mod:`sipctl.livekit.rtc`); times on ``time.monotonic``."""
+
+    pcm: bytes  # 8 kHz 16-bit mono, from the first received frame on
+    first_frame_at: float | None  # None: no frame ever came
+    sent_from: float | None  # when the first frame of the echo signal went out
+    join_seconds: float
+    error: str | None = None  # the probe could not listen (join failed, ...)
 
 
 @dataclass(frozen=True)
@@ -189,6 +204,19 @@ def best_echo_lag(
 
 def _pct(x: float) -> str:
     return f"{x * 100:.0f}%"
+
+
+def judge_heard(check: AudioCheck, heard: Heard) -> AudioFinding:
+    """:func:`judge_audio` on what the listener handed over (``heard.error`` is not a
+    finding: the caller reports it as the probe's own error)."""
+    return judge_audio(
+        check.expect,
+        heard.pcm,
+        min_active=check.min_active,
+        frequency=check.tone_hz,
+        first_frame_at=heard.first_frame_at,
+        sent_from=heard.sent_from,
+    )
 
 
 def judge_audio(

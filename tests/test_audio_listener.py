@@ -17,7 +17,7 @@ from livekit.protocol.sip import (
     SIPOutboundTrunkInfo,
 )
 
-from sipctl.audio import AudioFinding, AudioReason, judge_audio
+from sipctl.audio import AudioFinding, AudioReason, judge_heard
 from sipctl.sandbox.provider import NUMBERS, Provider
 from tests.fixtures.sandbox import Sandbox
 from tests.sandbox.rtc_netns import _inside_rtc_netns, rtc_netns  # noqa: F401
@@ -80,14 +80,7 @@ async def probe(
     await lk.room.delete_room(api.DeleteRoomRequest(room=room))
     heard = await listener.finish()
     assert heard.error is None
-    finding = judge_audio(
-        check.expect,
-        heard.pcm,
-        min_active=check.min_active,
-        frequency=check.tone_hz,
-        first_frame_at=heard.first_frame_at,
-        sent_from=heard.sent_from,
-    )
+    finding = judge_heard(check, heard)
     # nothing left behind: no room, no participant
     deadline = time.monotonic() + 5
     while (await lk.room.list_rooms(api.ListRoomsRequest())).rooms:

@@ -19,11 +19,10 @@ import contextlib
 import logging
 import secrets
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sipctl.audio import FRAME_SAMPLES, RATE, echo_frames
+from sipctl.audio import FRAME_SAMPLES, RATE, Heard, echo_frames
 from sipctl.livekit.client import ConnectionLike
 
 if TYPE_CHECKING:
@@ -35,17 +34,6 @@ TOKEN_TTL = timedelta(minutes=2)
 JOIN_TIMEOUT = 10.0
 PROBE_ATTRIBUTE = "sipctl.probe"
 SOURCE_QUEUE_MS = 60  # the SDK's buffer before sending: part of the measured round trip
-
-
-@dataclass
-class Heard:
-    """What the probe heard; times on the ``time.monotonic`` clock."""
-
-    pcm: bytes
-    first_frame_at: float | None  # None: no frame ever came
-    sent_from: float | None  # when the first frame of the echo signal went out
-    join_seconds: float
-    error: str | None = None  # the probe could not listen (join failed, ...)
 
 
 def listener_identity(call: str) -> str:
