@@ -8,9 +8,9 @@ when each frame of its own signal went out. Three expectations:
   the share of active frames must reach ``min_active``.
 * ``tone``: a frame carries the tone when it is active and the Goertzel power at the
   frequency holds at least :data:`TONE_SHARE` of the frame's energy.
-* ``echo``: sipctl sends :func:`echo_pattern`, 200 ms segments of 1400 or 2000 Hz in a
-  fixed pseudo-random order (so the delay is unambiguous over the whole pattern, and no
-  steady tone matches it). Each received frame is labelled +1 (1400 Hz dominant), -1
+* ``echo``: sipctl sends :func:`echo_frame`, 200 ms segments of 1400 or 2000 Hz in a
+  fixed pseudo-random order (so the delay is unambiguous over 3 s of it, and no steady
+  tone matches it). Each received frame is labelled +1 (1400 Hz dominant), -1
   (2000 Hz) or 0; the echo share at a lag is (matches - mismatches) / frames compared,
   and the best lag up to :data:`MAX_ECHO_DELAY` is the round-trip audio delay.
 """
@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+from sipctl.results import Reason, Verdict
 
 if TYPE_CHECKING:
     from sipctl.models import AudioCheck
+    from sipctl.verdict import Judgement
 
 RATE = 8000
 FRAME_SAMPLES = 160  # 20 ms
@@ -37,15 +39,8 @@ ECHO_HIGH_HZ = 2000.0
 ECHO_SEGMENT = 0.2  # seconds per pattern segment
 ECHO_LEVEL = 0.25  # of full scale
 MAX_ECHO_DELAY = 2.0  # seconds: a longer round trip is not an echo line worth the name
+LAG_MARGIN = 0.05  # a later lag must match this much better to be taken
 _FULL_SCALE = 32768.0
-
-
-class AudioReason(StrEnum):
-    """Why an audio expectation failed (the verdict's ``reason``)."""
-
-    NO_AUDIO = "no_audio"  # nothing (or too little) from the far end
-    ONE_WAY_AUDIO = "one_way_audio"  # far end heard, own signal not echoed
-    WRONG_AUDIO = "wrong_audio"  # sound, but not the expected tone
 
 
 @dataclass
@@ -62,7 +57,7 @@ class Heard:
 @dataclass(frozen=True)
 class AudioFinding:
     ok: bool
-    reason: AudioReason | None
+    reason: Reason | None
     text: str
     active_ratio: float  # share of the window with the expected audio
     echo_delay: float | None = None  # seconds, echo only
@@ -123,43 +118,44 @@ def dominant_frequency(frames: Sequence[Sequence[int]], rate: int = RATE) -> flo
 # --- the echo pattern ---------------------------------------------------------------------
 
 
-def _lfsr() -> Iterator[int]:
-    """+1 / -1 from a 7-bit LFSR (x^7 + x^6 + 1): period 127, at most 7 equal in a row."""
-    state = 0x5A
-    while True:
-        bit = ((state >> 6) ^ (state >> 5)) & 1
-        state = ((state << 1) | bit) & 0x7F
-        yield 1 if bit else -1
+# The echo signal's segments: +1 is 1400 Hz, -1 is 2000 Hz, 200 ms each, repeating after
+# 127 (25.4 s). Chosen (random search) with runs of at most two equal segments and so that
+# any 15 consecutive segments (3 s) agree with the same stretch shifted by 1-10 segments
+# (up to MAX_ECHO_DELAY) on at most 12 of 15: a true echo stands out at its delay.
+_PATTERN = (
+    "+--+-+--++-++--+--++--+-+--++-+--+-++--++--+--+--+-+-++-+--+-++-++--++--++-++--+-+-+-++--"
+    "++-+-+-+-+-++--+--++-+-++-+-+-+-++--+-"
+)
+MIN_ECHO_SECONDS = 3.0  # 15 segments: less and a shifted stretch of the pattern may fit
 
 
 def echo_sequence(segments: int) -> list[int]:
-    """The pattern's labels per 200 ms segment: +1 is 1400 Hz, -1 is 2000 Hz."""
-    bits = _lfsr()
-    return [next(bits) for _ in range(segments)]
+    """The pattern's labels for ``segments`` segments from its start."""
+    return [1 if _PATTERN[i % len(_PATTERN)] == "+" else -1 for i in range(segments)]
 
 
-def echo_frames(rate: int = RATE) -> Iterator[bytes]:
-    """The signal sipctl sends for ``echo``: endless 20 ms frames of 16-bit PCM."""
-    seg_samples = round(ECHO_SEGMENT * rate)
-    frame_samples = round(FRAME_SECONDS * rate)
+_PERIOD = len(_PATTERN)
+_SEQUENCE = echo_sequence(_PERIOD)
+
+
+def echo_frame(k: int, rate: int = RATE) -> bytes:
+    """Frame ``k`` (20 ms, 16-bit PCM) of the signal sipctl sends for ``echo``: the sender
+    picks the frame by the clock, so a stalled send never shifts the pattern in time."""
     amp = ECHO_LEVEL * 32767
-    phase = 0.0
-    pending: list[int] = []
-    for label in _lfsr():
-        step = 2 * math.pi * (ECHO_LOW_HZ if label > 0 else ECHO_HIGH_HZ) / rate
-        for _ in range(seg_samples):
-            pending.append(round(amp * math.sin(phase)))
-            phase = (phase + step) % (2 * math.pi)
-        while len(pending) >= frame_samples:
-            yield struct.pack(f"<{frame_samples}h", *pending[:frame_samples])
-            del pending[:frame_samples]
+    samples = []
+    n0 = k * round(FRAME_SECONDS * rate)
+    for n in range(n0, n0 + round(FRAME_SECONDS * rate)):
+        t = n / rate
+        label = _SEQUENCE[int(t / ECHO_SEGMENT) % _PERIOD]
+        freq = ECHO_LOW_HZ if label > 0 else ECHO_HIGH_HZ
+        samples.append(round(amp * math.sin(2 * math.pi * freq * t)))
+    return struct.pack(f"<{len(samples)}h", *samples)
 
 
 def echo_pattern(seconds: float, rate: int = RATE) -> bytes:
-    """The first ``seconds`` of :func:`echo_frames`, in one piece."""
-    frames = echo_frames(rate)
+    """The first ``seconds`` of the echo signal, in one piece."""
     n = math.ceil(seconds / FRAME_SECONDS)
-    return b"".join(next(frames) for _ in range(n))[: 2 * round(seconds * rate)]
+    return b"".join(echo_frame(k, rate) for k in range(n))[: 2 * round(seconds * rate)]
 
 
 def echo_label(frame: Sequence[int]) -> int:
@@ -175,16 +171,14 @@ def echo_label(frame: Sequence[int]) -> int:
 def best_echo_lag(
     received: Sequence[int], first_frame_at: float, sent_from: float
 ) -> tuple[float, float]:
-    """(share, delay): the best match of the received labels against the sent pattern.
+    """(share, delay): the match of the received labels against the sent pattern at the
+    shortest lag that matches about as well as the best (within :data:`LAG_MARGIN`).
 
     ``first_frame_at`` and ``sent_from`` are on one clock: when the first received frame
     arrived and when the pattern's first sample went out.
     """
-    n_segments = int((first_frame_at - sent_from + len(received) * FRAME_SECONDS) / ECHO_SEGMENT)
-    sent = echo_sequence(max(n_segments, 0) + 2)
-    best_share, best_delay = 0.0, 0.0
-    max_lag = round(MAX_ECHO_DELAY / FRAME_SECONDS)
-    for lag in range(max_lag + 1):
+    scores: list[float] = []
+    for lag in range(round(MAX_ECHO_DELAY / FRAME_SECONDS) + 1):
         delay = lag * FRAME_SECONDS
         score = compared = 0
         for i, label in enumerate(received):
@@ -193,10 +187,11 @@ def best_echo_lag(
             if t < 0:
                 continue
             compared += 1
-            score += label * sent[int(t / ECHO_SEGMENT)]
-        if compared and score / compared > best_share:
-            best_share, best_delay = score / compared, delay
-    return best_share, best_delay
+            score += label * _SEQUENCE[int(t / ECHO_SEGMENT) % _PERIOD]
+        scores.append(score / compared if compared else 0.0)
+    best = max(scores)
+    lag = next(i for i, s in enumerate(scores) if s >= best - LAG_MARGIN)
+    return max(scores[lag], 0.0), lag * FRAME_SECONDS
 
 
 # --- judging ------------------------------------------------------------------------------
@@ -232,9 +227,7 @@ def judge_audio(
     frames = frames_of(pcm)
     heard = len(frames) * FRAME_SECONDS
     if not frames:
-        return AudioFinding(
-            False, AudioReason.NO_AUDIO, "no audio frame came from the far end", 0.0
-        )
+        return AudioFinding(False, Reason.NO_AUDIO, "no audio frame came from the far end", 0.0)
     active = sum(1 for f in frames if is_active(f)) / len(frames)
     over = f"of {heard:.1f} s"
     if expect == "sound" or active == 0:
@@ -244,7 +237,7 @@ def judge_audio(
             text += f", expected at least {_pct(min_active)}"
         return AudioFinding(
             ok,
-            None if ok else AudioReason.NO_AUDIO,
+            None if ok else Reason.NO_AUDIO,
             text,
             active if expect == "sound" else 0.0,
             heard_seconds=heard,
@@ -264,7 +257,7 @@ def judge_audio(
         if active < min_active:
             return AudioFinding(
                 False,
-                AudioReason.NO_AUDIO,
+                Reason.NO_AUDIO,
                 f"sound in only {_pct(active)} {over}, expected the {frequency:g} Hz tone in "
                 f"at least {_pct(min_active)}",
                 share,
@@ -274,7 +267,7 @@ def judge_audio(
         found = f"mostly {peak:g} Hz" if peak is not None else "no clear tone"
         return AudioFinding(
             False,
-            AudioReason.WRONG_AUDIO,
+            Reason.WRONG_AUDIO,
             f"sound in {_pct(active)} {over}, but the {frequency:g} Hz tone only in "
             f"{_pct(share)} ({found})",
             share,
@@ -295,9 +288,35 @@ def judge_audio(
         )
     return AudioFinding(
         False,
-        AudioReason.ONE_WAY_AUDIO,
+        Reason.ONE_WAY_AUDIO,
         f"the far end sent sound ({_pct(active)} {over}) but not sipctl's own signal back "
         f"(best match {_pct(max(share, 0.0))}, expected at least {_pct(min_active)})",
         max(share, 0.0),
         heard_seconds=heard,
     )
+
+
+# --- the verdict with audio ---------------------------------------------------------------
+
+
+def with_audio(j: Judgement, heard: Heard, finding: AudioFinding) -> Judgement:
+    """The call's verdict once the audio is judged: a call that did not pass on SIP keeps
+    its verdict (``no_media`` included: LiveKit already said nothing came); a passing one
+    fails on the audio finding, or is an error when the probe could not listen."""
+    if not j.verdict.ok:
+        return j
+    if heard.error is not None:
+        return replace(
+            j,
+            verdict=Verdict.ERROR,
+            cause=f"{j.cause}, but the probe {heard.error}",
+            reason=Reason.LIVEKIT,
+        )
+    if not finding.ok:
+        return replace(
+            j,
+            verdict=Verdict.FAIL,
+            cause=f"{j.cause}, but {finding.text}",
+            reason=finding.reason,
+        )
+    return replace(j, cause=f"{j.cause}; {finding.text}")

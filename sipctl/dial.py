@@ -14,9 +14,10 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sipctl.aio import wait_all
+from sipctl.audio import judge_heard, with_audio
 from sipctl.errors import SipctlError
 from sipctl.livekit.calls import (
     PollTiming,
@@ -33,6 +34,9 @@ from sipctl.results import DialEvent, DialResult, Reason, Verdict, expect_text
 from sipctl.route_arrival import dial_arrival
 from sipctl.signals import on_signals
 from sipctl.verdict import SIP_PHRASES, Judgement, judge
+
+if TYPE_CHECKING:
+    from sipctl.livekit.rtc import AudioListener
 
 log = logging.getLogger(__name__)
 
@@ -248,17 +252,38 @@ class DialRunner:
                 if t0 is None:
                     t0, started = time.monotonic(), time.time()
                 self._emit(DialEvent("start", name, call.trunk, attempt))
-                record = await place_call(
-                    api, spec, conn=self.conn, on_status=on_status, timing=self.timing
-                )
+                listener = await self._listen(name, call, spec)
+                try:
+                    record = await place_call(
+                        api, spec, conn=self.conn, on_status=on_status, timing=self.timing
+                    )
+                finally:
+                    heard = await listener.finish() if listener is not None else None
             j = judge(call, record, self._addresses.get(call.trunk), self.media_timeout_initial)
+            finding = None
+            if call.audio is not None and heard is not None:
+                finding = judge_heard(call.audio, heard)
+                j = with_audio(j, heard, finding)
             result = _result(name, call, trunk_id, j, record, attempt, t0, started)
+            if finding is not None and heard is not None and heard.error is None:
+                result.audio_active_ratio = finding.active_ratio
+                result.audio_echo_delay = finding.echo_delay
             if j.verdict.ok or not j.retry or attempt > call.retries:
                 break
             self._emit(DialEvent("retry", name, call.trunk, attempt, result=result))
             await asyncio.sleep(self.retry_delay)
         assert result is not None
         return result
+
+    async def _listen(self, name: str, call: TestCall, spec: ProbeSpec) -> AudioListener | None:
+        """For a call with ``audio``: join its room before dialling (sipctl.livekit.rtc)."""
+        if call.audio is None:
+            return None
+        from sipctl.livekit.rtc import AudioListener
+
+        listener = AudioListener(self.conn, spec.room, spec.identity, name, call.audio)
+        await listener.start()
+        return listener
 
     def _spec(self, name: str, call: TestCall, trunk_id: str, attempt: int) -> ProbeSpec:
         return ProbeSpec(

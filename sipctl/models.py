@@ -545,6 +545,9 @@ class TestCall(Strict):
             )
         if self.answer_within is not None and self.answer_within > self.ringing_timeout:
             raise ValueError("answer_within must not exceed ringing_timeout")
+        if self.audio is not None and self.audio.expect == "echo" and self.hold < 3:
+            # sipctl.audio.MIN_ECHO_SECONDS: less and a shifted stretch of the pattern fits
+            raise ValueError(f"audio expect: echo needs a hold of at least 3s (got {self.hold:g}s)")
         if self.degraded_after is not None and self.degraded_after >= self.effective_answer_within:
             raise ValueError("degraded_after must be less than answer_within")
         return self

@@ -47,6 +47,9 @@ class Reason(StrEnum):
     NO_MEDIA = "no_media"  # LiveKit ended the call: no RTP from the far end
     MISROUTED = "misrouted"  # an arrive call came in through another trunk or rule
     NOT_ARRIVED = "not_arrived"  # an arrive call did not come back into LiveKit in time
+    NO_AUDIO = "no_audio"  # audio check: nothing (or too little) from the far end
+    ONE_WAY_AUDIO = "one_way_audio"  # audio check: far end heard, own signal not echoed
+    WRONG_AUDIO = "wrong_audio"  # audio check: sound, but not the expected tone
     LIVEKIT = "livekit"  # LiveKit refused or failed the request, or the cleanup
     INTERNAL = "internal"  # a bug in sipctl
 
@@ -81,6 +84,10 @@ class DialResult:
     error_code: str | None = None  # LiveKit's Twirp code when the request failed
     started_at: float = field(default_factory=time.time)  # epoch seconds
     cleaned_up: bool = True
+    # audio checks (test call ``audio``): the share with the expected audio; the echo's
+    # round trip in seconds (echo only). None when the call has no audio check.
+    audio_active_ratio: float | None = None
+    audio_echo_delay: float | None = None
 
     @property
     def ok(self) -> bool:

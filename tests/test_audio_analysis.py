@@ -10,13 +10,15 @@ import pytest
 
 from sipctl.audio import (
     FRAME_SECONDS,
+    MAX_ECHO_DELAY,
+    MIN_ECHO_SECONDS,
     RATE,
-    AudioReason,
     echo_pattern,
     echo_sequence,
     goertzel_share,
     judge_audio,
 )
+from sipctl.results import Reason
 
 
 def tone(freq: float, seconds: float, level: float = 0.3) -> bytes:
@@ -53,7 +55,7 @@ def test_tone_line_passes_tone() -> None:
 
 def test_tone_with_another_frequency_is_wrong_audio() -> None:
     found = judge_audio("tone", tone(440, 3), min_active=0.5)
-    assert (found.ok, found.reason) == (False, AudioReason.WRONG_AUDIO)
+    assert (found.ok, found.reason) == (False, Reason.WRONG_AUDIO)
     assert "mostly 440 Hz" in found.text
 
 
@@ -65,14 +67,14 @@ def test_custom_frequency() -> None:
 def test_silence_is_no_audio_for_every_expectation() -> None:
     for expect in ("sound", "tone"):
         found = judge_audio(expect, silence(3), min_active=0.5)
-        assert (found.ok, found.reason, found.active_ratio) == (False, AudioReason.NO_AUDIO, 0.0)
+        assert (found.ok, found.reason, found.active_ratio) == (False, Reason.NO_AUDIO, 0.0)
     found = judge_audio("echo", silence(3), min_active=0.5, first_frame_at=1.0, sent_from=0.0)
-    assert (found.ok, found.reason) == (False, AudioReason.NO_AUDIO)
+    assert (found.ok, found.reason) == (False, Reason.NO_AUDIO)
 
 
 def test_nothing_received_is_no_audio() -> None:
     found = judge_audio("sound", b"", min_active=0.5)
-    assert (found.ok, found.reason) == (False, AudioReason.NO_AUDIO)
+    assert (found.ok, found.reason) == (False, Reason.NO_AUDIO)
     assert "no audio frame" in found.text
 
 
@@ -81,14 +83,12 @@ def test_sound_share_is_measured_against_min_active() -> None:
     found = judge_audio("sound", half, min_active=0.5)
     assert found.ok and found.active_ratio == pytest.approx(0.5, abs=0.02)
     found = judge_audio("sound", half, min_active=0.6)
-    assert (found.ok, found.reason) == (False, AudioReason.NO_AUDIO)
+    assert (found.ok, found.reason) == (False, Reason.NO_AUDIO)
     assert found.text == "sound in 50% of 4.0 s, expected at least 60%"
 
 
 def test_quiet_line_noise_is_silence() -> None:
-    assert (
-        judge_audio("sound", noise(2, level=0.001), min_active=0.5).reason == AudioReason.NO_AUDIO
-    )
+    assert judge_audio("sound", noise(2, level=0.001), min_active=0.5).reason == Reason.NO_AUDIO
 
 
 def test_echo_pattern_is_found_with_its_delay() -> None:
@@ -112,15 +112,38 @@ def test_a_steady_tone_back_is_one_way_audio() -> None:
         found = judge_audio(
             "echo", tone(freq, 4), min_active=0.5, first_frame_at=1.0, sent_from=0.0
         )
-        assert (found.ok, found.reason) == (False, AudioReason.ONE_WAY_AUDIO), freq
+        assert (found.ok, found.reason) == (False, Reason.ONE_WAY_AUDIO), freq
         assert found.echo_delay is None
 
 
-def test_echo_sequence_is_not_periodic_within_the_delay_range() -> None:
-    seq = echo_sequence(127 * 2)
-    assert seq[:127] == seq[127:]  # the LFSR's period
-    assert set(seq) == {1, -1}
-    # shifted by up to 2 s (10 segments) it agrees with itself on about half the segments
-    for shift in range(1, 11):
-        agree = sum(a == b for a, b in zip(seq, seq[shift : 127 + shift], strict=False))
-        assert agree < 0.7 * 127
+def test_a_shifted_stretch_of_the_echo_pattern_never_fits_3_seconds() -> None:
+    period = 127
+    seq = echo_sequence(period * 3)
+    assert seq[:period] == seq[period : 2 * period]
+    assert (
+        max(
+            len(run)
+            for run in "".join("+" if x > 0 else "-" for x in seq)
+            .replace("+-", "+ -")
+            .replace("-+", "- +")
+            .split()
+        )
+        <= 2
+    )
+    window = round(MIN_ECHO_SECONDS / 0.2)
+    for start in range(period):
+        for shift in range(1, round(MAX_ECHO_DELAY / 0.2) + 1):
+            a = seq[period + start : period + start + window]
+            b = seq[period + start - shift : period + start - shift + window]
+            assert sum(x * y for x, y in zip(a, b, strict=True)) / window <= 0.6
+
+
+def test_echo_needs_three_seconds_of_hold() -> None:
+    from pydantic import ValidationError
+
+    from sipctl.models import TestCall
+
+    base = {"trunk": "t", "to": "+15550810001", "audio": {"expect": "echo"}}
+    assert TestCall.model_validate({**base, "hold": "3s"}).audio is not None
+    with pytest.raises(ValidationError, match="needs a hold of at least 3s"):
+        TestCall.model_validate({**base, "hold": "2s"})

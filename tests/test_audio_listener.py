@@ -17,7 +17,8 @@ from livekit.protocol.sip import (
     SIPOutboundTrunkInfo,
 )
 
-from sipctl.audio import AudioFinding, AudioReason, judge_heard
+from sipctl.audio import AudioFinding, judge_heard
+from sipctl.results import Reason
 from sipctl.sandbox.provider import NUMBERS, Provider
 from tests.fixtures.sandbox import Sandbox
 from tests.sandbox.rtc_netns import _inside_rtc_netns, rtc_netns  # noqa: F401
@@ -102,7 +103,7 @@ async def test_silent_line_fails_sound_with_no_audio(
     lk: api.LiveKitAPI, sandbox: Sandbox, provider: Provider
 ) -> None:
     finding, _ = await probe(lk, sandbox, provider, "silent", AudioCheck(expect="sound"))
-    assert (finding.ok, finding.reason) == (False, AudioReason.NO_AUDIO), finding.text
+    assert (finding.ok, finding.reason) == (False, Reason.NO_AUDIO), finding.text
 
 
 async def test_echo_line_passes_echo_with_a_delay(
@@ -118,4 +119,4 @@ async def test_tone_line_fails_echo_with_one_way_audio(
     lk: api.LiveKitAPI, sandbox: Sandbox, provider: Provider
 ) -> None:
     finding, _ = await probe(lk, sandbox, provider, "tone", AudioCheck(expect="echo"))
-    assert (finding.ok, finding.reason) == (False, AudioReason.ONE_WAY_AUDIO), finding.text
+    assert (finding.ok, finding.reason) == (False, Reason.ONE_WAY_AUDIO), finding.text

@@ -22,7 +22,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sipctl.audio import FRAME_SAMPLES, RATE, Heard, echo_frames
+from sipctl.audio import FRAME_SAMPLES, RATE, Heard, echo_frame
 from sipctl.livekit.client import ConnectionLike
 
 if TYPE_CHECKING:
@@ -150,9 +150,13 @@ class AudioListener:
 
         start = time.monotonic()
         self._sent_from = start
-        for i, frame in enumerate(echo_frames()):
-            await source.capture_frame(rtc.AudioFrame(frame, RATE, 1, FRAME_SAMPLES))
-            delay = start + (i + 1) * FRAME_SAMPLES / RATE - time.monotonic()
+        frame_s = FRAME_SAMPLES / RATE
+        while True:
+            # the frame due now: if a capture stalled, the pattern skips ahead with the
+            # clock instead of falling behind it (the delay is measured against the clock)
+            k = int((time.monotonic() - start) / frame_s)
+            await source.capture_frame(rtc.AudioFrame(echo_frame(k), RATE, 1, FRAME_SAMPLES))
+            delay = start + (k + 1) * frame_s - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
 

@@ -35,12 +35,30 @@ def _details(r: DialResult) -> str:
         lines.append(f"post-dial delay: {r.post_dial_delay:.3f}s")
     if r.time_to_answer is not None:
         lines.append(f"time to answer: {r.time_to_answer:.3f}s")
+    if r.audio_active_ratio is not None:
+        lines.append(f"audio active: {r.audio_active_ratio:.0%}")
+    if r.audio_echo_delay is not None:
+        lines.append(f"audio echo delay: {r.audio_echo_delay:.3f}s")
     lines.append(f"attempts: {r.attempts}")
     if r.room:
         lines.append(f"room: {r.room}")
     if r.sip_call_id:
         lines.append(f"sip call id: {r.sip_call_id}")
     return "\n".join(lines) + "\n"
+
+
+def _audio_properties(case: ET.Element, r: DialResult) -> None:
+    """Audio figures as testcase properties (read by GitLab, Jenkins and others)."""
+    figures = {
+        "audio_active_ratio": r.audio_active_ratio,
+        "audio_echo_delay_seconds": r.audio_echo_delay,
+    }
+    if all(v is None for v in figures.values()):
+        return
+    props = ET.SubElement(case, "properties")
+    for name, value in figures.items():
+        if value is not None:
+            ET.SubElement(props, "property", name=name, value=f"{value:.3f}")
 
 
 def render(results: Sequence[DialResult], *, elapsed: float | None = None) -> str:
@@ -77,6 +95,7 @@ def render(results: Sequence[DialResult], *, elapsed: float | None = None) -> st
         case = ET.SubElement(
             suite, "testcase", name=r.name, classname=f"sipctl.{r.trunk}", time=f"{r.duration:.3f}"
         )
+        _audio_properties(case, r)
         message = f"{r.verdict}: {r.cause}"
         if r.verdict is Verdict.FAIL:
             el = ET.SubElement(case, "failure", message=message, type=str(r.reason or "fail"))

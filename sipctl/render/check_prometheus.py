@@ -2,8 +2,9 @@
 
 Per call (labels ``call`` and ``trunk``): ``sipctl_probe_success`` (1 for pass and degraded:
 an expected rejection that came is a pass), ``sipctl_probe_duration_seconds``,
-``sipctl_probe_post_dial_delay_seconds`` and ``sipctl_probe_answer_seconds`` (absent when
-not measured), ``sipctl_probe_sip_status_code`` (0 when no SIP status came back),
+``sipctl_probe_post_dial_delay_seconds``, ``sipctl_probe_answer_seconds``,
+``sipctl_probe_audio_active_ratio`` and ``sipctl_probe_audio_echo_delay_seconds`` (absent
+when not measured), ``sipctl_probe_sip_status_code`` (0 when no SIP status came back),
 ``sipctl_probe_degraded``, ``sipctl_probe_attempts``, ``sipctl_probe_verdict`` (one series per
 verdict, 1 for the current one), ``sipctl_probe_reason`` (label ``reason``, 1 for why the
 latest probe did not pass; absent when it passed) and ``sipctl_probe_timestamp_seconds``.
@@ -55,6 +56,16 @@ def result_families(
         "Time to answer: from the call request until it returned answered",
         labels=LABELS,
     )
+    g_audio = GaugeMetricFamily(
+        "sipctl_probe_audio_active_ratio",
+        "Audio checks: share of the listened time with the expected audio (0-1)",
+        labels=LABELS,
+    )
+    g_echo = GaugeMetricFamily(
+        "sipctl_probe_audio_echo_delay_seconds",
+        "Audio checks (echo): round-trip audio delay through the far end",
+        labels=LABELS,
+    )
     g_status = GaugeMetricFamily(
         "sipctl_probe_sip_status_code",
         "Final SIP status: 200 answered, the provider's code when rejected, 0 when none",
@@ -92,6 +103,10 @@ def result_families(
             g_pdd.add_metric(labels, r.post_dial_delay)
         if r.time_to_answer is not None:
             g_answer.add_metric(labels, r.time_to_answer)
+        if r.audio_active_ratio is not None:
+            g_audio.add_metric(labels, r.audio_active_ratio)
+        if r.audio_echo_delay is not None:
+            g_echo.add_metric(labels, r.audio_echo_delay)
         g_status.add_metric(labels, float(r.sip_status_code or 0))
         g_degraded.add_metric(labels, 1.0 if r.verdict is Verdict.DEGRADED else 0.0)
         g_attempts.add_metric(labels, float(r.attempts))
@@ -105,6 +120,8 @@ def result_families(
         g_duration,
         g_pdd,
         g_answer,
+        g_audio,
+        g_echo,
         g_status,
         g_degraded,
         g_attempts,

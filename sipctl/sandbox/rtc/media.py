@@ -24,7 +24,7 @@ RATE = 8000
 SAMPLES = 160  # 20 ms at 8 kHz
 FRAME_BYTES = 2 * SAMPLES
 SILENCE = bytes(FRAME_BYTES)
-MAX_QUEUED = 25  # 0.5 s: older audio is dropped rather than delayed
+MAX_QUEUED = 5  # 100 ms: a backlog would add its length to every later frame
 
 
 class PcmTrack(MediaStreamTrack):
