@@ -20,14 +20,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
-
-from sipctl.results import Reason, Verdict
-
-if TYPE_CHECKING:
-    from sipctl.models import AudioCheck
-    from sipctl.verdict import Judgement
+from dataclasses import dataclass
 
 RATE = 8000
 FRAME_SAMPLES = 160  # 20 ms
@@ -41,6 +34,10 @@ ECHO_LEVEL = 0.25  # of full scale
 MAX_ECHO_DELAY = 2.0  # seconds: a longer round trip is not an echo line worth the name
 LAG_MARGIN = 0.05  # a later lag must match this much better to be taken
 _FULL_SCALE = 32768.0
+# why an expectation failed (sipctl.results.Reason has the same values)
+NO_AUDIO = "no_audio"  # nothing (or too little) from the far end
+ONE_WAY_AUDIO = "one_way_audio"  # far end heard, own signal not echoed
+WRONG_AUDIO = "wrong_audio"  # sound, but not the expected tone
 
 
 @dataclass
@@ -57,7 +54,7 @@ class Heard:
 @dataclass(frozen=True)
 class AudioFinding:
     ok: bool
-    reason: Reason | None
+    reason: str | None  # a sipctl.results.Reason value: no_audio, one_way_audio, wrong_audio
     text: str
     active_ratio: float  # share of the window with the expected audio
     echo_delay: float | None = None  # seconds, echo only
@@ -201,19 +198,6 @@ def _pct(x: float) -> str:
     return f"{x * 100:.0f}%"
 
 
-def judge_heard(check: AudioCheck, heard: Heard) -> AudioFinding:
-    """:func:`judge_audio` on what the listener handed over (``heard.error`` is not a
-    finding: the caller reports it as the probe's own error)."""
-    return judge_audio(
-        check.expect,
-        heard.pcm,
-        min_active=check.min_active,
-        frequency=check.tone_hz,
-        first_frame_at=heard.first_frame_at,
-        sent_from=heard.sent_from,
-    )
-
-
 def judge_audio(
     expect: str,
     pcm: bytes,
@@ -227,7 +211,7 @@ def judge_audio(
     frames = frames_of(pcm)
     heard = len(frames) * FRAME_SECONDS
     if not frames:
-        return AudioFinding(False, Reason.NO_AUDIO, "no audio frame came from the far end", 0.0)
+        return AudioFinding(False, NO_AUDIO, "no audio frame came from the far end", 0.0)
     active = sum(1 for f in frames if is_active(f)) / len(frames)
     over = f"of {heard:.1f} s"
     if expect == "sound" or active == 0:
@@ -237,7 +221,7 @@ def judge_audio(
             text += f", expected at least {_pct(min_active)}"
         return AudioFinding(
             ok,
-            None if ok else Reason.NO_AUDIO,
+            None if ok else NO_AUDIO,
             text,
             active if expect == "sound" else 0.0,
             heard_seconds=heard,
@@ -257,7 +241,7 @@ def judge_audio(
         if active < min_active:
             return AudioFinding(
                 False,
-                Reason.NO_AUDIO,
+                NO_AUDIO,
                 f"sound in only {_pct(active)} {over}, expected the {frequency:g} Hz tone in "
                 f"at least {_pct(min_active)}",
                 share,
@@ -267,7 +251,7 @@ def judge_audio(
         found = f"mostly {peak:g} Hz" if peak is not None else "no clear tone"
         return AudioFinding(
             False,
-            Reason.WRONG_AUDIO,
+            WRONG_AUDIO,
             f"sound in {_pct(active)} {over}, but the {frequency:g} Hz tone only in "
             f"{_pct(share)} ({found})",
             share,
@@ -288,35 +272,9 @@ def judge_audio(
         )
     return AudioFinding(
         False,
-        Reason.ONE_WAY_AUDIO,
+        ONE_WAY_AUDIO,
         f"the far end sent sound ({_pct(active)} {over}) but not sipctl's own signal back "
         f"(best match {_pct(max(share, 0.0))}, expected at least {_pct(min_active)})",
         max(share, 0.0),
         heard_seconds=heard,
     )
-
-
-# --- the verdict with audio ---------------------------------------------------------------
-
-
-def with_audio(j: Judgement, heard: Heard, finding: AudioFinding) -> Judgement:
-    """The call's verdict once the audio is judged: a call that did not pass on SIP keeps
-    its verdict (``no_media`` included: LiveKit already said nothing came); a passing one
-    fails on the audio finding, or is an error when the probe could not listen."""
-    if not j.verdict.ok:
-        return j
-    if heard.error is not None:
-        return replace(
-            j,
-            verdict=Verdict.ERROR,
-            cause=f"{j.cause}, but the probe {heard.error}",
-            reason=Reason.LIVEKIT,
-        )
-    if not finding.ok:
-        return replace(
-            j,
-            verdict=Verdict.FAIL,
-            cause=f"{j.cause}, but {finding.text}",
-            reason=finding.reason,
-        )
-    return replace(j, cause=f"{j.cause}; {finding.text}")

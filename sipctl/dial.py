@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sipctl.aio import wait_all
-from sipctl.audio import judge_heard, with_audio
 from sipctl.errors import SipctlError
 from sipctl.livekit.calls import (
     PollTiming,
@@ -33,7 +32,7 @@ from sipctl.models import Settings, TestCall
 from sipctl.results import DialEvent, DialResult, Reason, Verdict, expect_text
 from sipctl.route_arrival import dial_arrival
 from sipctl.signals import on_signals
-from sipctl.verdict import SIP_PHRASES, Judgement, judge
+from sipctl.verdict import SIP_PHRASES, Judgement, judge, with_audio
 
 if TYPE_CHECKING:
     from sipctl.livekit.rtc import AudioListener
@@ -262,8 +261,7 @@ class DialRunner:
             j = judge(call, record, self._addresses.get(call.trunk), self.media_timeout_initial)
             finding = None
             if call.audio is not None and heard is not None:
-                finding = judge_heard(call.audio, heard)
-                j = with_audio(j, heard, finding)
+                j, finding = with_audio(j, call.audio, heard)
             result = _result(name, call, trunk_id, j, record, attempt, t0, started)
             if finding is not None and heard is not None and heard.error is None:
                 result.audio_active_ratio = finding.active_ratio

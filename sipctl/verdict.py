@@ -14,11 +14,12 @@ Verdicts:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from sipctl.audio import AudioFinding, Heard, judge_audio
 from sipctl.durations import format_duration
 from sipctl.livekit.records import CallRecord, LiveKitFailure
-from sipctl.models import TestCall
+from sipctl.models import AudioCheck, TestCall
 from sipctl.results import Reason, Verdict
 
 # psrpc wraps the bridge's errors once per hop: "twirp error unknown: twirp error unknown: …"
@@ -450,3 +451,27 @@ def judge(
             Reason.SLOW,
         )
     return _answered(Verdict.PASS, f"answered in {_secs(answer)}{note}")
+
+
+def with_audio(j: Judgement, check: AudioCheck, heard: Heard) -> tuple[Judgement, AudioFinding]:
+    """The verdict once the call's audio is judged (test call ``audio``). A call that did
+    not pass on SIP keeps its verdict (``no_media`` included: LiveKit already said nothing
+    came); a passing one fails on the audio, or is an error when the probe could not listen.
+    """
+    finding = judge_audio(
+        check.expect,
+        heard.pcm,
+        min_active=check.min_active,
+        frequency=check.tone_hz,
+        first_frame_at=heard.first_frame_at,
+        sent_from=heard.sent_from,
+    )
+    if not j.verdict.ok:
+        return j, finding
+    if heard.error is not None:
+        cause = f"{j.cause}, but the probe {heard.error}"
+        return replace(j, verdict=Verdict.ERROR, cause=cause, reason=Reason.LIVEKIT), finding
+    if finding.reason is not None:
+        cause = f"{j.cause}, but {finding.text}"
+        return replace(j, verdict=Verdict.FAIL, cause=cause, reason=Reason(finding.reason)), finding
+    return replace(j, cause=f"{j.cause}; {finding.text}"), finding

@@ -17,7 +17,7 @@ from livekit.protocol.sip import (
     SIPOutboundTrunkInfo,
 )
 
-from sipctl.audio import AudioFinding, judge_heard
+from sipctl.audio import AudioFinding, judge_audio
 from sipctl.results import Reason
 from sipctl.sandbox.provider import NUMBERS, Provider
 from tests.fixtures.sandbox import Sandbox
@@ -81,7 +81,14 @@ async def probe(
     await lk.room.delete_room(api.DeleteRoomRequest(room=room))
     heard = await listener.finish()
     assert heard.error is None
-    finding = judge_heard(check, heard)
+    finding = judge_audio(
+        check.expect,
+        heard.pcm,
+        min_active=check.min_active,
+        frequency=check.tone_hz,
+        first_frame_at=heard.first_frame_at,
+        sent_from=heard.sent_from,
+    )
     # nothing left behind: no room, no participant
     deadline = time.monotonic() + 5
     while (await lk.room.list_rooms(api.ListRoomsRequest())).rooms:
