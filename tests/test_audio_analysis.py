@@ -147,3 +147,24 @@ def test_echo_needs_three_seconds_of_hold() -> None:
     assert TestCall.model_validate({**base, "hold": "3s"}).audio is not None
     with pytest.raises(ValidationError, match="needs a hold of at least 3s"):
         TestCall.model_validate({**base, "hold": "2s"})
+
+
+def test_audio_figures_on_the_status_page_and_in_its_json() -> None:
+    from sipctl.render.check_status import document, html
+    from sipctl.results import CallStats, DialResult, Verdict, WatchStatus
+
+    last = DialResult(
+        name="echo", trunk="lab", to="+15550810001", expect="answered", verdict=Verdict.PASS,
+        cause="answered in 0.10s; own signal echoed back in 92% of 5.0 s, round trip 230 ms",
+        audio_active_ratio=0.92, audio_echo_delay=0.23, started_at=990.0,
+    )  # fmt: skip
+    stats = CallStats(
+        name="echo", trunk="lab", schedule="every 5m", runs=1, failures=0,
+        consecutive_failures=0, skipped_overlap=0, skipped_budget=0, failing=False,
+        next_run=1030.0, last=last, history=[],
+    )  # fmt: skip
+    status = WatchStatus([stats], 1.0, 120, 100.0)
+    page = html(status, now=1000.0)
+    assert "audio 92%" in page and "echo 230 ms" in page
+    doc = document(status, now=1000.0)["calls"][0]["last"]
+    assert (doc["audio_active_ratio"], doc["audio_echo_delay"]) == (0.92, 0.23)

@@ -121,6 +121,11 @@ def _row(c: CallStats, now: float) -> str:
     pdd = f"{last.post_dial_delay:.2f} s" if last and last.post_dial_delay is not None else "–"
     tta = f"{last.time_to_answer:.2f} s" if last and last.time_to_answer is not None else "–"
     failing = " (failing)" if c.failing else ""
+    # audio checks: the share with the expected audio, and the echo's round trip
+    if last is not None and last.audio_active_ratio is not None:
+        tta += f"<br>audio {last.audio_active_ratio:.0%}"
+    if last is not None and last.audio_echo_delay is not None:
+        tta += f"<br>echo {last.audio_echo_delay * 1000:.0f} ms"
     return (
         f'<tr data-call="{escape(c.name)}"><td><strong>{escape(c.name)}</strong><br>'
         f"<small>trunk {escape(c.trunk)}</small></td>"
