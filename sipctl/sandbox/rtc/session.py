@@ -45,6 +45,7 @@ from sipctl.sandbox.rtc.loopback import candidate_host, is_loopback
 PING_INTERVAL_S = 5  # pkg/rtc/participant.go PingIntervalSeconds
 PING_TIMEOUT_S = 15  # PingTimeoutSeconds
 ANSWER_TIMEOUT_S = 10.0
+LOOPBACK_HINT_S = 3.0  # no loopback candidate by then: say why the client cannot connect
 SERVER_VERSION = "1.9.0"
 DATA_CHANNELS = ("_reliable", "_lossy")  # livekit-server's labels (pkg/rtc/transport.go)
 State = models.ParticipantInfo.State
@@ -92,6 +93,8 @@ class RtcSession:
         self._subscribed: dict[str, RTCRtpSender] = {}  # track sid -> sender
         self._seen: dict[str, models.ParticipantInfo] = {}  # identity -> last sent
         self._wake = asyncio.Event()
+        self._loopback_candidates = 0
+        self._hinted = False
         self._closed = asyncio.Event()
         self.leave_reason: int = models.DisconnectReason.CLIENT_INITIATED
         self.joined_at = time.monotonic()
@@ -231,13 +234,26 @@ class RtcSession:
         host = candidate_host(line)
         if not is_loopback(host):
             self.log.debug("rtc: ignoring non-loopback candidate %s", host)
+            if not self._hinted:
+                self._hinted = True
+                asyncio.get_running_loop().call_later(LOOPBACK_HINT_S, self._hint_loopback)
             return
+        self._loopback_candidates += 1
         candidate = candidate_from_sdp(line.split(":", 1)[1])
         candidate.sdpMid = init.get("sdpMid")
         candidate.sdpMLineIndex = init.get("sdpMLineIndex")
         pc = self.pub_pc if trickle.target == Target.PUBLISHER else self.sub_pc
         with contextlib.suppress(Exception):  # a candidate for a closed transport
             await pc.addIceCandidate(candidate)
+
+    def _hint_loopback(self) -> None:
+        if self._loopback_candidates == 0 and not self._closed.is_set():
+            self.log.warning(
+                "rtc: %s offers no loopback ICE candidate and the sandbox uses loopback only: "
+                "libwebrtc skips the loopback adapter, so run the client in a network "
+                "namespace with another 127.x address (README: the sandbox, real-time rooms)",
+                self.grant.identity,
+            )
 
     # --- publishing ------------------------------------------------------------------------
 
