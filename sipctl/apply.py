@@ -24,12 +24,15 @@ from dataclasses import dataclass, field
 from sipctl.aio import wait_all
 from sipctl.apply_result import ApplyReport, Outcome
 from sipctl.dial import run_calls
+from sipctl.diff import inconsistencies
 from sipctl.errors import SipctlError
 from sipctl.fields import describe
 from sipctl.live import LiveState
 from sipctl.livekit import adapter
+from sipctl.livekit.adapter import UNCERTAIN
 from sipctl.livekit.client import connect
 from sipctl.livekit.connection import Connection
+from sipctl.livekit.state import read_one
 from sipctl.models import DispatchRule, InboundTrunk, Resource, Settings, TestCall
 from sipctl.plan_result import Change, Plan
 from sipctl.results import DialEvent, DialResult
@@ -226,10 +229,12 @@ async def run_changes(
                         out.status = "failed"
                         out.error = f"internal error ({type(exc).__name__}: {exc})"
                     else:
-                        out.status = "applied"
                         out.id = res.id if res is not None else c.id
                         if c.kind == "inbound_trunk" and res is not None:
                             created[c.name] = res.id
+                        problem = None if res is None else await _read_back(c, res.id)
+                        out.status = "applied" if problem is None else "failed"
+                        out.error = problem
                     finally:
                         out.seconds = time.monotonic() - t0
                         log.debug("%s: %s %s", c.key, out.status, out.error or "")
@@ -237,6 +242,20 @@ async def run_changes(
                 done[c.key].set()
                 if on_change is not None:
                     on_change("done", out)
+
+        async def _read_back(c: Change, rid: str) -> str | None:
+            """Why the resource LiveKit holds now is not what the plan wrote, if it is not."""
+            names = {v: k for k, v in {**_known_trunk_ids(state), **created}.items()}
+            try:
+                back = await read_one(api, conn, c.kind, rid, names)
+            except SipctlError as exc:
+                return f"written, but it could not be read back to check it ({exc}); {UNCERTAIN}"
+            if back is None:
+                return "written, but LiveKit does not list it afterwards"
+            problems = inconsistencies(c, back)
+            if not problems:
+                return None
+            return "LiveKit holds something else than planned: " + "; ".join(problems)
 
         tasks = [asyncio.create_task(one(c), name=c.key) for c in changes]
         await wait_all(tasks)

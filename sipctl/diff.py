@@ -8,6 +8,7 @@ otherwise with the HMAC fingerprint sipctl keeps in the marker (keyed with the A
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -180,3 +181,30 @@ def _password(
         new_fingerprint=new_fp,
     )
     return change, False
+
+
+def inconsistencies(change: Change, result: LiveResource) -> list[str]:
+    """Where what LiveKit holds after a write differs from what the plan meant to write
+    (Terraform's "provider produced an inconsistent result"): one line per field with
+    both values. Passwords only when the server returns them."""
+    assert change.desired is not None
+    if result.model is None:
+        return [f"LiveKit's answer cannot be read: {result.error}"]
+    want = canonical(change.kind, change.desired)
+    have = canonical(change.kind, result.model)
+    out = [
+        f"{f.path}: planned {_shown(f.new)}, LiveKit holds {_shown(f.old)}"
+        for f in (_deep_fields(have, want) if want != have else [])
+    ]
+    out.sort(key=lambda line: order(change.kind, line.split(":", 1)[0]))
+    if result.password and not hmac.compare_digest(
+        result.password.encode(), desired_password(change.desired).encode()
+    ):
+        out.append(f"{PASSWORD}: LiveKit holds another value")
+    if result.marker is None:
+        out.append("sipctl's ownership marker is missing")
+    return out
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

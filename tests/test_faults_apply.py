@@ -84,8 +84,9 @@ def test_crash_mid_apply_reports_what_the_server_holds(
     n = 20
     sb = sandbox_factory()  # with a data directory: what it stored survives the stop
     cfg = write_config(tmp_path / "c", many(n))
-    # the plan reads 3 lists; the server stops after half the creates
-    sb.set_faults(stop_after=3 + n // 2)
+    # the plan reads 3 lists; each create is read back: the server stops after serving
+    # requests for about half the creates (which ones depends on the interleaving)
+    sb.set_faults(stop_after=3 + n)
     code, report, _ = apply_json(sb, cfg)
     assert sb.wait_exit(15) == 0  # it stopped by itself, cleanly (flushed)
     assert code == 1
@@ -93,7 +94,7 @@ def test_crash_mid_apply_reports_what_the_server_holds(
     sb.start()  # the same port and data directory
     held = names(sb)
     assert max(held.values(), default=1) == 1
-    assert len(held) == n // 2  # exactly the requests it served
+    assert n // 2 <= len(held) <= n  # the creates among the requests it served
     for c in report["changes"]:
         label = f"{c['name']}: {c['status']} ({c['error']})"
         if c["status"] == "applied":

@@ -328,7 +328,13 @@ def update_args(
         v = _value(model, spec)
         if spec.value is Value.MEDIA:
             # the whole config: an empty one clears it
-            kw[spec.update] = media_to_proto(v) or pb.SIPMediaConfig()
+            media = media_to_proto(v) or pb.SIPMediaConfig()
+            if not media.HasField("encryption"):
+                # LiveKit's update keeps the deprecated media_encryption, and Upgrade()
+                # copies it into an unset media.encryption: encryption would stay on
+                # (livekit/protocol livekit/sip.go updateMediaConfig, UpgradeWith)
+                media.encryption = pb.SIP_MEDIA_ENCRYPT_DISABLE
+            kw[spec.update] = media
         elif spec.value is Value.RULE:
             kw[spec.update] = rule_to_proto(v)
         elif spec.value is Value.TRUNKS:

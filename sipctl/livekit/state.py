@@ -13,7 +13,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from livekit.protocol.models import Pagination
@@ -24,7 +24,7 @@ from livekit.protocol.sip import (
 )
 
 from sipctl.errors import LiveKitError
-from sipctl.fields import Kind
+from sipctl.fields import ID_FIELD, TITLE, Kind
 from sipctl.live import LiveResource, LiveState
 from sipctl.livekit.client import ConnectionLike, call
 from sipctl.livekit.mapping import from_proto
@@ -136,6 +136,31 @@ async def read_state(api: LiveKitAPI, conn: ConnectionLike) -> LiveState:
         list_outbound(api, conn), list_inbound(api, conn), list_dispatch(api, conn)
     )
     return build_state(outbound, inbound, rules)
+
+
+_BY_ID: dict[str, tuple[Any, str, str]] = {
+    "outbound_trunk": (ListSIPOutboundTrunkRequest, "trunk_ids", "list_outbound_trunk"),
+    "inbound_trunk": (ListSIPInboundTrunkRequest, "trunk_ids", "list_inbound_trunk"),
+    "dispatch_rule": (ListSIPDispatchRuleRequest, "dispatch_rule_ids", "list_dispatch_rule"),
+}
+
+
+async def read_one(
+    api: LiveKitAPI,
+    conn: ConnectionLike,
+    kind: Kind,
+    rid: str,
+    trunk_names: Mapping[str, str],
+) -> LiveResource | None:
+    """One resource by ID, as LiveKit lists it now (None when it is not there). A server
+    that ignores the ID filter lists everything: the ID is picked out either way."""
+    request, ids, method = _BY_ID[kind]
+    what = f"reading back {TITLE[kind]} {rid}"
+    got = await call(conn, what, lambda: getattr(api.sip, method)(request(**{ids: [rid]})))
+    for info in got.items:
+        if getattr(info, ID_FIELD[kind]) == rid:
+            return from_proto(kind, info, trunk_names)
+    return None
 
 
 async def find_managed(
