@@ -49,14 +49,26 @@ class Duplicate:
 
 @dataclass
 class LiveState:
-    """What LiveKit holds, mapped to models and split by ownership."""
+    """What LiveKit holds, mapped to models and sorted by ownership for one owner.
 
-    # kind -> name -> resource, for resources carrying sipctl's marker
+    ``managed``: marked with this owner (``settings.owner``; a config without one owns the
+    marked resources without an owner). ``unowned``: marked without an owner while this
+    config has one (it may claim them). ``others``: marked by another owner (never
+    touched without --take-ownership). ``unmanaged``: no marker."""
+
+    owner: str | None = None
+    # kind -> name -> resource, for resources carrying this owner's marker
     managed: dict[Kind, dict[str, LiveResource]] = field(
         default_factory=lambda: {k: {} for k in KINDS}
     )
     # kind -> name -> resources without the marker (a name may repeat)
     unmanaged: dict[Kind, dict[str, list[LiveResource]]] = field(
+        default_factory=lambda: {k: {} for k in KINDS}
+    )
+    unowned: dict[Kind, dict[str, list[LiveResource]]] = field(
+        default_factory=lambda: {k: {} for k in KINDS}
+    )
+    others: dict[Kind, dict[str, list[LiveResource]]] = field(
         default_factory=lambda: {k: {} for k in KINDS}
     )
     duplicates: list[Duplicate] = field(default_factory=list)
@@ -67,21 +79,29 @@ class LiveState:
 
     def add(self, res: LiveResource) -> None:
         self.all[res.kind].append(res)
-        if res.managed:
-            first = self.managed[res.kind].get(res.name)
-            if first is not None:
-                dup = next(
-                    (d for d in self.duplicates if d.kind == res.kind and d.name == res.name),
-                    None,
-                )
-                if dup is None:
-                    self.duplicates.append(Duplicate(res.kind, res.name, [first.id, res.id]))
-                else:
-                    dup.ids.append(res.id)
-                return
-            self.managed[res.kind][res.name] = res
-        else:
+        marker = res.marker
+        if marker is None:
             self.unmanaged[res.kind].setdefault(res.name, []).append(res)
+        elif marker.owner == self.owner:
+            self._add_managed(res)
+        elif marker.owner is None:
+            self.unowned[res.kind].setdefault(res.name, []).append(res)
+        else:
+            self.others[res.kind].setdefault(res.name, []).append(res)
+
+    def _add_managed(self, res: LiveResource) -> None:
+        first = self.managed[res.kind].get(res.name)
+        if first is None:
+            self.managed[res.kind][res.name] = res
+            return
+        dup = next(
+            (d for d in self.duplicates if d.kind == res.kind and d.name == res.name),
+            None,
+        )
+        if dup is None:
+            self.duplicates.append(Duplicate(res.kind, res.name, [first.id, res.id]))
+        else:
+            dup.ids.append(res.id)
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio.run reprs a finished task's result (Python 3.11, when

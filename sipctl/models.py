@@ -578,7 +578,11 @@ class TestCallDefaults(Strict):
     verify_on_apply: bool | None = None
 
 
+OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
 class Settings(Strict):
+    owner: str | None = None
     allow_literal_secrets: bool = False
     prune: bool = False
     max_update_percent: float = Field(default=30.0, ge=0, le=100)
@@ -604,6 +608,16 @@ class Settings(Strict):
     @classmethod
     def _drift_schedule(cls, v: str | None) -> str | None:
         return None if v is None else Schedule.parse(v)
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, v: str | None) -> str | None:
+        if v is not None and not OWNER.match(v):
+            raise ValueError(
+                "must be a short name of letters, digits, '.', '_' or '-' such as prod or "
+                f"staging (got {v!r})"
+            )
+        return v
 
 
 class ConfigFile(Strict):

@@ -30,11 +30,15 @@ class Marker:
     version: int = MARKER_VERSION
     # HMAC-SHA256(api_secret, auth password)[:16]; None when the resource has no password.
     auth_fingerprint: str | None = None
+    # settings.owner of the config that manages it; None: a config without an owner
+    owner: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"v": self.version}
         if self.auth_fingerprint:
             out["fp"] = self.auth_fingerprint
+        if self.owner:
+            out["o"] = self.owner
         return out
 
 
@@ -47,11 +51,12 @@ class ParsedMetadata:
 def _marker_from(data: object) -> Marker | None:
     if not isinstance(data, dict):
         return None
-    fp = data.get("fp")
+    fp, owner = data.get("fp"), data.get("o")
     v = data.get("v", MARKER_VERSION)
     return Marker(
         version=v if isinstance(v, int) else MARKER_VERSION,
         auth_fingerprint=fp if isinstance(fp, str) else None,
+        owner=owner if isinstance(owner, str) and owner else None,
     )
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from sipctl.config.model import Config
 from sipctl.diff import create_fields, diff_resource
 from sipctl.errors import LiveKitError, SipctlError
-from sipctl.fields import KINDS, SECTION_OF, describe
+from sipctl.fields import KINDS, SECTION_OF, Kind, describe
 from sipctl.live import LiveResource, LiveState
 from sipctl.models import DispatchRule, Resource, Settings
 from sipctl.ownership import MARKER_KEY, MARKER_LINE
@@ -59,31 +59,84 @@ def make_plan(
     api_secret: str,
     allow_delete: bool = False,
     targets: Sequence[str] = (),
+    take_ownership: Sequence[str] = (),
 ) -> Plan:
-    """Compare ``config`` with ``state``; raise on duplicates or unreadable answers."""
+    """Compare ``config`` with ``state``; raise on duplicates or unreadable answers, and
+    before anything is written when the plan may not be applied."""
     _check_readable(state)  # first: unreadable answers (no IDs, no names) look like duplicates
     if state.duplicates:
         raise LiveKitError("nothing can be applied: " + "; ".join(str(d) for d in state.duplicates))
     _check_reserved(config)
     settings: Settings = config.settings
+    owner = settings.owner
     allow_delete = allow_delete or settings.prune
     scope = in_scope(targets)
     _check_targets(config, state, targets)
+    _check_take_ownership(config, state, take_ownership)
 
-    changes: list[Change] = []
-    unmanaged: list[LiveResource] = []
-    orphaned: list[LiveResource] = []
+    plan = Plan([], [], [], _no_safety(), allow_delete, tuple(targets), owner=owner)
+    plan.take_ownership = tuple(take_ownership)
     for kind in KINDS:
-        wanted = declared(config, kind)
-        for name, model in wanted.items():
-            if not scope(kind, name):
-                continue
-            live = state.managed[kind].get(name)
-            if live is not None:
-                change = diff_resource(kind, name, model, live, api_secret, adopt=False)
-                if change is not None:
-                    changes.append(change)
-                continue
+        _plan_kind(plan, kind, declared(config, kind), state, api_secret, scope)
+    changes = plan.changes
+    for c in changes:
+        c.owner = owner
+    _check_rule_trunks(config, state, changes, scope)
+    _check_deletes_have_owner(plan)
+    plan.safety = Safety(
+        managed=state.count_managed(),
+        updates=sum(1 for c in changes if c.action == "update"),
+        deletes=sum(1 for c in changes if c.action == "delete"),
+        min_resources=settings.safety_min_resources,
+        max_update_percent=settings.max_update_percent,
+        max_delete_percent=settings.max_delete_percent,
+    )
+    order = {k: i for i, k in enumerate(KINDS)}
+    changes.sort(key=lambda c: (order[c.kind], c.name))
+    for group in (plan.unmanaged, plan.orphaned, plan.other_owners, plan.unowned):
+        group.sort(key=lambda r: (order[r.kind], r.name, r.id))
+    return plan
+
+
+def _no_safety() -> Safety:
+    return Safety(0, 0, 0, 0, 100.0, 100.0)
+
+
+def _plan_kind(
+    plan: Plan,
+    kind: Kind,
+    wanted: Mapping[str, Resource],
+    state: LiveState,
+    api_secret: str,
+    scope: Scope,
+) -> None:
+    """The changes and listings of one kind."""
+    claimed: set[str] = set()
+    for name, model in wanted.items():
+        if not scope(kind, name):
+            continue
+        live = state.managed[kind].get(name)
+        if live is not None:
+            change = diff_resource(kind, name, model, live, api_secret, adopt=False)
+            if change is not None:
+                plan.changes.append(change)
+        elif (claim := _claimable(state, kind, name, plan.take_ownership)) is not None:
+            change = diff_resource(kind, name, model, claim, api_secret, adopt=True)
+            assert change is not None and claim.marker is not None
+            previous = claim.marker.owner
+            change.note = "; ".join(
+                n
+                for n in (
+                    f"claims it from owner {previous!r} (--take-ownership)"
+                    if previous
+                    else "claims it: sipctl managed it without an owner",
+                    change.note,
+                )
+                if n
+            )
+            plan.changes.append(change)
+            claimed.add(name)
+        else:
             strays = state.unmanaged[kind].get(name, [])
             if len(strays) > 1:
                 raise LiveKitError(
@@ -94,37 +147,75 @@ def make_plan(
             if strays:
                 adopt = diff_resource(kind, name, model, strays[0], api_secret, adopt=True)
                 assert adopt is not None
-                changes.append(adopt)
+                plan.changes.append(adopt)
                 continue
-            changes.append(
+            plan.changes.append(
                 Change("create", kind, name, None, "create", create_fields(kind, model), model)
             )
-        for name, live in state.managed[kind].items():
-            if name in wanted or not scope(kind, name):
-                continue
-            if allow_delete:
-                changes.append(Change("delete", kind, name, live.id, "delete", live=live))
-            else:
-                orphaned.append(live)
-        for name, group in state.unmanaged[kind].items():
-            if name in wanted or not scope(kind, name):
-                continue
-            unmanaged.extend(group)
+            continue
+        # A hand-made resource with the name of a managed one: listed, warned about.
+        for stray in state.unmanaged[kind].get(name, []):
+            plan.unmanaged.append(stray)
+            plan.warnings.append(
+                f"{describe(kind, name, stray.id)} has the name of a resource this config "
+                "manages but no sipctl marker: it is not managed (rename or delete it)"
+            )
+    for name, live in state.managed[kind].items():
+        if name in wanted or not scope(kind, name):
+            continue
+        if plan.allow_delete:
+            plan.changes.append(Change("delete", kind, name, live.id, "delete", live=live))
+        else:
+            plan.orphaned.append(live)
+    for name, group in state.unmanaged[kind].items():
+        if name not in wanted and scope(kind, name):
+            plan.unmanaged.extend(group)
+    for name, group in state.unowned[kind].items():
+        if name not in claimed and scope(kind, name):
+            plan.unowned.extend(group)
+    for name, group in state.others[kind].items():
+        if name not in claimed and scope(kind, name):
+            plan.other_owners.extend(group)
 
-    _check_rule_trunks(config, state, changes, scope)
-    safety = Safety(
-        managed=state.count_managed(),
-        updates=sum(1 for c in changes if c.action == "update"),
-        deletes=sum(1 for c in changes if c.action == "delete"),
-        min_resources=settings.safety_min_resources,
-        max_update_percent=settings.max_update_percent,
-        max_delete_percent=settings.max_delete_percent,
-    )
-    order = {k: i for i, k in enumerate(KINDS)}
-    changes.sort(key=lambda c: (order[c.kind], c.name))
-    unmanaged.sort(key=lambda r: (order[r.kind], r.name, r.id))
-    orphaned.sort(key=lambda r: (order[r.kind], r.name, r.id))
-    return Plan(changes, unmanaged, orphaned, safety, allow_delete, tuple(targets))
+
+def _claimable(state: LiveState, kind: Kind, name: str, take: Sequence[str]) -> LiveResource | None:
+    """The marked resource of another scope this config takes over, if any: one without
+    an owner (when this config has one), or another owner's named in --take-ownership."""
+    found = list(state.unowned[kind].get(name, []))
+    if name in take:
+        found += state.others[kind].get(name, [])
+    if len(found) > 1:
+        raise LiveKitError(
+            f"{len(found)} live {describe(kind, name)}s could be claimed "
+            f"({', '.join(r.id for r in found)}); sipctl cannot tell which one: delete or "
+            "rename all but one"
+        )
+    return found[0] if found else None
+
+
+def _check_take_ownership(config: Config, state: LiveState, take: Sequence[str]) -> None:
+    others = {name for kind in KINDS for name in state.others[kind]}
+    wanted = {name for kind in KINDS for name in declared(config, kind)}
+    unknown = [t for t in take if t not in others or t not in wanted]
+    if unknown:
+        raise SipctlError(
+            f"--take-ownership {', '.join(unknown)}: no resource of another owner with that "
+            "name is declared in the config"
+        )
+
+
+def _check_deletes_have_owner(plan: Plan) -> None:
+    """Deleting needs an owner: without one, another config's resources could look like
+    this config's orphans."""
+    deletes = [c for c in plan.changes if c.action == "delete"]
+    if deletes and plan.owner is None:
+        shown = ", ".join(c.label() for c in deletes[:5])
+        more = f" and {len(deletes) - 5} more" if len(deletes) > 5 else ""
+        raise SipctlError(
+            f"refusing to delete {shown}{more}: deleting (settings.prune or --allow-delete) "
+            "needs settings.owner (such as prod or staging), so that a config deletes only "
+            "what it owns; set it, or delete without prune. Nothing was changed"
+        )
 
 
 def _check_reserved(config: Config) -> None:
@@ -149,7 +240,7 @@ def _check_targets(config: Config, state: LiveState, targets: Sequence[str]) -> 
     known: set[str] = set()
     for kind in KINDS:
         names = set(declared(config, kind)) | set(state.managed[kind])
-        names |= set(state.unmanaged[kind])
+        names |= set(state.unmanaged[kind]) | set(state.unowned[kind]) | set(state.others[kind])
         known |= names | {f"{SECTION_OF[kind]}.{n}" for n in names}
     unknown = [t for t in targets if t not in known]
     if unknown:

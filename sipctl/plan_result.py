@@ -46,6 +46,7 @@ class Change:
     # write the password although it could not be compared (adopt on a masking server)
     push_password: bool = False
     note: str = ""
+    owner: str | None = None  # the owner its marker records (settings.owner)
 
     @property
     def key(self) -> str:
@@ -97,6 +98,11 @@ class Plan:
     allow_delete: bool
     targets: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    owner: str | None = None
+    take_ownership: tuple[str, ...] = ()
+    # marked by another owner (never touched), or without owner while this config has one
+    other_owners: list[LiveResource] = field(default_factory=list)
+    unowned: list[LiveResource] = field(default_factory=list)
     # scope -> key -> digest, and their checksum: filled by sipctl.saved_plan
     digests: dict[str, dict[str, str]] | None = None
     checksum: str | None = None
@@ -110,16 +116,24 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
+        """Something to write (orphans are kept: nothing to write for them)."""
         return bool(self.changes)
 
+    @property
+    def drifted(self) -> bool:
+        """LiveKit differs from the config: changes, or orphans kept (deletes are off)."""
+        return bool(self.changes or self.orphaned)
+
     def summary(self) -> str:
-        if not self.changes:
+        if not self.drifted:
             return "No changes. LiveKit matches the configuration."
         # An adopt updates the live resource in place (it writes the marker): it counts as
         # an update in the summary line, whose shape pipelines parse; the blocks above and
         # the JSON say "adopt".
         updates = self.count("update") + self.count("adopt")
+        # ", N orphaned" only when there are orphans: the line keeps its shape otherwise
+        orphans = f", {len(self.orphaned)} orphaned" if self.orphaned else ""
         return (
             f"Plan: {self.count('create')} to create, {updates} to update, "
-            f"{self.count('delete')} to delete."
+            f"{self.count('delete')} to delete{orphans}."
         )

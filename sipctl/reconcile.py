@@ -23,9 +23,9 @@ from sipctl.saved_plan import SavedPlan, compute_digests
 log = logging.getLogger(__name__)
 
 
-async def read_live(conn: Connection) -> LiveState:
+async def read_live(conn: Connection, owner: str | None = None) -> LiveState:
     async with connect(conn) as api:
-        return await read_state(api, conn)
+        return await read_state(api, conn, owner)
 
 
 async def current_plan(
@@ -34,6 +34,7 @@ async def current_plan(
     *,
     allow_delete: bool = False,
     targets: Sequence[str] = (),
+    take_ownership: Sequence[str] = (),
     digests: bool = False,
     saved: SavedPlan | None = None,
 ) -> tuple[Plan, LiveState]:
@@ -41,10 +42,16 @@ async def current_plan(
     ``saved`` plan, its options apply and it must still match (else StalePlan)."""
     if saved is not None:
         allow_delete, targets, digests = saved.allow_delete, saved.targets, True
-    state = await read_live(conn)
+        take_ownership = saved.take_ownership
+    state = await read_live(conn, config.settings.owner)
     _redact_passwords(config, state)
     plan = make_plan(
-        config, state, api_secret=conn.api_secret, allow_delete=allow_delete, targets=targets
+        config,
+        state,
+        api_secret=conn.api_secret,
+        allow_delete=allow_delete,
+        targets=targets,
+        take_ownership=take_ownership,
     )
     if digests:
         compute_digests(plan, config, state, conn.api_secret)

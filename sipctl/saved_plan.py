@@ -71,7 +71,13 @@ def compute_digests(plan: Plan, config: Config, state: LiveState, api_secret: st
             text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
             cfg[f"{kind}/{name}"] = _mac(api_secret, text.encode())
     s = config.settings
-    relevant = [s.prune, s.max_update_percent, s.max_delete_percent, s.safety_min_resources]
+    relevant = [
+        s.prune,
+        s.max_update_percent,
+        s.max_delete_percent,
+        s.safety_min_resources,
+        s.owner,
+    ]
     cfg["settings"] = _mac(api_secret, json.dumps(relevant).encode())
     live: dict[str, str] = {}
     for kind in KINDS:
@@ -140,12 +146,14 @@ class SavedPlan:
     data: dict[str, Any]
 
     @classmethod
-    def for_apply(cls, path: Path, targets: Sequence[str], allow_delete: bool) -> SavedPlan:
+    def for_apply(
+        cls, path: Path, targets: Sequence[str], allow_delete: bool, take: Sequence[str] = ()
+    ) -> SavedPlan:
         """The plan file ``apply FILE`` runs (its options were fixed when it was made)."""
-        if targets or allow_delete:
+        if targets or allow_delete or take:
             raise SipctlError(
-                "--target and --allow-delete cannot be combined with a saved plan: they "
-                "were fixed when the plan was made"
+                "--target, --allow-delete and --take-ownership cannot be combined with a "
+                "saved plan: they were fixed when the plan was made"
             )
         return cls.load(path)
 
@@ -179,6 +187,10 @@ class SavedPlan:
     @property
     def allow_delete(self) -> bool:
         return bool(self.data["options"].get("allow_delete"))
+
+    @property
+    def take_ownership(self) -> tuple[str, ...]:
+        return tuple(str(t) for t in self.data["options"].get("take_ownership") or [])
 
     @property
     def targets(self) -> tuple[str, ...]:

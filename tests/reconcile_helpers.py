@@ -16,6 +16,7 @@ from sipctl.secrets import Secret, fingerprint
 
 API_SECRET = "unit-test-api-secret-0123456789abcdef"
 PASSWORD = "s3cr3t-Pa55w0rd-zq"
+OWNER = "unit"  # the owner of the unit tests' configs and of the resources they mark
 
 
 def meta(
@@ -25,7 +26,7 @@ def meta(
     if not managed:
         return render_metadata(user or {}, None)
     fp = fingerprint(password, API_SECRET) if password else None
-    return render_metadata(user or {}, Marker(auth_fingerprint=fp))
+    return render_metadata(user or {}, Marker(auth_fingerprint=fp, owner=OWNER))
 
 
 def outbound_pb(
@@ -86,9 +87,12 @@ def rule_pb(
 
 
 def live(
-    outbound: tuple[Any, ...] = (), inbound: tuple[Any, ...] = (), rules: tuple[Any, ...] = ()
+    outbound: tuple[Any, ...] = (),
+    inbound: tuple[Any, ...] = (),
+    rules: tuple[Any, ...] = (),
+    owner: str | None = OWNER,
 ) -> LiveState:
-    return build_state(list(outbound), list(inbound), list(rules))
+    return build_state(list(outbound), list(inbound), list(rules), owner)
 
 
 def out_model(**kw: Any) -> OutboundTrunk:
@@ -124,7 +128,7 @@ def config(
         inbound_trunks=inbound or {},
         dispatch_rules=rules or {},
         test_calls=test_calls or {},
-        settings=Settings.model_validate(settings or {}),
+        settings=Settings.model_validate({"owner": OWNER, **(settings or {})}),
     )
 
 

@@ -35,6 +35,7 @@ BASE = """
       support:
         rule: {direct: {room_name: support}}
         trunks: [office]
+    settings: {owner: test}
 """
 
 
@@ -100,10 +101,10 @@ def test_create_update_delete_each_kind_and_empty_second_plan(
     assert sipctl(sandbox, cfg, "plan", env=ENV).stdout.startswith("No changes.")
 
     # delete: orphans are kept without --allow-delete, deleted with it
-    write_config(cfg, "settings: {}\n")
+    write_config(cfg, "settings: {owner: test}\n")
     plan = sipctl(sandbox, cfg, "plan", env=ENV)
     assert "Orphaned" in plan.stdout and plan.stdout.endswith(
-        "No changes. LiveKit matches the configuration.\n"
+        "Plan: 0 to create, 0 to update, 0 to delete, 4 orphaned.\n"
     )
     kept = _apply(sandbox, cfg)
     assert kept.exit_code == 0 and len(sandbox.state()["sip_outbound_trunks"]) == 1
@@ -274,12 +275,12 @@ def sandbox_edit(sb: Sandbox, trunk_id: str) -> None:
     lk_run(sb, lambda lk: lk.sip.update_outbound_trunk_fields(trunk_id, address="edited.example"))
 
 
-def _many(n: int, address: str = "sip.example.com", changed: int = 0) -> str:
+def _many(n: int, address: str = "sip.example.com", changed: int = 0, settings: str = "") -> str:
     lines = ["outbound_trunks:"]
     for i in range(n):
         addr = "changed.example.com" if i < changed else address
         lines += [f"  t{i:02d}:", f"    address: {addr}", f'    numbers: ["+1555010{i:04d}"]']
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + (settings or "settings: {owner: test}") + "\n"
 
 
 def test_thresholds_refuse_with_numbers_unless_forced(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -305,8 +306,7 @@ def test_thresholds_refuse_with_numbers_unless_forced(sandbox: Sandbox, tmp_path
     assert res.exit_code == 1 and "refusing to delete 4 of 10" in res.stderr
     assert _apply(sandbox, cfg, "--allow-delete", "--force").exit_code == 0
     assert len(sandbox.state()["sip_outbound_trunks"]) == 6
-    write_config(cfg, _many(6, changed=4) + "settings: {prune: true, max_delete_percent: 100}\n")
-    write_config(cfg, _many(5, changed=4) + "settings: {prune: true}\n")
+    write_config(cfg, _many(5, changed=4, settings="settings: {owner: test, prune: true}"))
     assert _apply(sandbox, cfg).exit_code == 0  # 6 managed < 10: no threshold
     assert len(sandbox.state()["sip_outbound_trunks"]) == 5
 

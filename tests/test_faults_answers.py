@@ -43,6 +43,7 @@ CONFIG = """
       support:
         rule: {direct: {room_name: support}}
         trunks: [office]
+    settings: {owner: faults}
 """
 # the second apply: acme changes address, beta is deleted
 CHANGED = CONFIG.replace("sip.acme.example", "sip2.acme.example").replace(

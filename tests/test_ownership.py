@@ -7,7 +7,7 @@ import pytest
 from sipctl.errors import SipctlError
 from sipctl.ownership import Marker, parse_metadata, render_metadata
 from sipctl.plan import make_plan
-from tests.reconcile_helpers import API_SECRET, config, live, out_model, outbound_pb
+from tests.reconcile_helpers import API_SECRET, OWNER, config, live, out_model, outbound_pb
 
 MARK = Marker(auth_fingerprint="3f9a0c1d2e4b5a67")
 
@@ -41,7 +41,7 @@ def test_empty_metadata() -> None:
 def test_text_metadata_round_trips_through_a_plan() -> None:
     cfg = config(outbound={"acme": out_model(metadata="owner=voice")})
     trunk = outbound_pb("acme")
-    trunk.metadata = render_metadata("owner=voice", Marker())
+    trunk.metadata = render_metadata("owner=voice", Marker(owner=OWNER))
     assert make_plan(cfg, live(outbound=(trunk,)), api_secret=API_SECRET).changes == []
 
 

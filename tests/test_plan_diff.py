@@ -195,7 +195,9 @@ def test_orphaned_are_kept_unless_deletes_are_allowed() -> None:
     plan = plan_of(config(), state)
     assert plan.changes == []
     assert [(r.name, r.id) for r in plan.orphaned] == [("gone", "ST_9")]
-    assert plan.summary() == "No changes. LiveKit matches the configuration."
+    # an orphan is drift: counted on the last line (#12 item 7)
+    assert plan.summary() == "Plan: 0 to create, 0 to update, 0 to delete, 1 orphaned."
+    assert plan.drifted and not plan.has_changes
 
     plan = plan_of(config(), state, allow_delete=True)
     assert [(c.action, c.id) for c in plan.changes] == [("delete", "ST_9")]

@@ -46,6 +46,13 @@ from sipctl.saved_plan import SavedPlan, header
     "--target", "targets", multiple=True, metavar="NAME", help="Only this resource (repeatable)."
 )
 @click.option(
+    "--take-ownership",
+    "take",
+    multiple=True,
+    metavar="NAME",
+    help="Take over this resource of another owner (repeatable).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json"]),
@@ -66,6 +73,7 @@ def command(
     no_verify: bool,
     parallelism: int | None,
     targets: tuple[str, ...],
+    take: tuple[str, ...],
     fmt: str,
 ) -> None:
     """Make LiveKit match the config, then dial the test calls of what changed.
@@ -78,7 +86,7 @@ def command(
     changes in flight finish, dials hang up; the report says what was applied).
     """
     config = load(opts, freeze=True)
-    saved = SavedPlan.for_apply(plan_file, targets, allow_delete) if plan_file else None
+    saved = SavedPlan.for_apply(plan_file, targets, allow_delete, take) if plan_file else None
     connection = conn.get()
     plan, state = asyncio.run(
         current_plan(
@@ -86,6 +94,7 @@ def command(
             config,
             allow_delete=allow_delete,
             targets=targets,
+            take_ownership=take,
             digests=fmt == "json",
             saved=saved,
         )

@@ -46,6 +46,13 @@ from sipctl.saved_plan import header
     help="Only this resource (repeatable).",
 )
 @click.option(
+    "--take-ownership",
+    "take",
+    multiple=True,
+    metavar="NAME",
+    help="Take over this resource of another owner (repeatable).",
+)
+@click.option(
     "--detailed-exitcode",
     is_flag=True,
     help="Exit 2 when there are changes (0 when none, 1 on error).",
@@ -64,6 +71,7 @@ def command(
     fmt: str,
     out: Path | None,
     targets: tuple[str, ...],
+    take: tuple[str, ...],
     detailed_exitcode: bool,
     allow_delete: bool,
 ) -> None:
@@ -71,8 +79,8 @@ def command(
 
     Compares the config with the live outbound trunks, inbound trunks and dispatch rules:
     + create, ~ update (field: old -> new), - delete, ~ adopt; secrets are shown as
-    (sensitive value). Exit 0, or with --detailed-exitcode 2 when there are changes;
-    1 on error; 130 when interrupted (Ctrl-C).
+    (sensitive value). Exit 0, or with --detailed-exitcode 2 when LiveKit differs
+    (changes, or orphans kept); 1 on error; 130 when interrupted (Ctrl-C).
     """
     config = load(opts, freeze=True)
     print_warnings(config)
@@ -83,6 +91,7 @@ def command(
             config,
             allow_delete=allow_delete,
             targets=targets,
+            take_ownership=take,
             digests=fmt == "json" or out is not None,
         )
     )
@@ -97,5 +106,5 @@ def command(
         click.echo(plan_text.render(plan, color=opts.color), nl=False, color=opts.color)
     if out is not None:
         click.echo(f"Saved the plan to {out}: apply it with `sipctl apply {out}`.", err=True)
-    if detailed_exitcode and plan.has_changes:
+    if detailed_exitcode and plan.drifted:
         sys.exit(ExitCode.CHANGES)

@@ -47,7 +47,7 @@ UNCERTAIN = "it may have been applied: `sipctl plan` shows what LiveKit holds"
 def marker_for(change: Change, api_secret: str) -> Marker:
     assert change.desired is not None
     pw = desired_password(change.desired)
-    return Marker(auth_fingerprint=fingerprint(pw, api_secret) if pw else None)
+    return Marker(auth_fingerprint=fingerprint(pw, api_secret) if pw else None, owner=change.owner)
 
 
 def _metadata(change: Change, api_secret: str) -> str:
@@ -73,7 +73,7 @@ async def create(
 
     async def lookup() -> Any:
         try:
-            found = await find_managed(api, conn, change.kind, change.name)
+            found = await find_managed(api, conn, change.kind, change.name, change.owner)
         except SipctlError as exc:
             # an attempt failed and LiveKit cannot say whether it created the resource
             raise LiveKitError(

@@ -115,9 +115,14 @@ async def list_dispatch(api: LiveKitAPI, conn: ConnectionLike) -> list[Any]:
     )
 
 
-def build_state(outbound: Sequence[Any], inbound: Sequence[Any], rules: Sequence[Any]) -> LiveState:
-    """Map the listed protobufs to models and sort them by ownership."""
-    state = LiveState()
+def build_state(
+    outbound: Sequence[Any],
+    inbound: Sequence[Any],
+    rules: Sequence[Any],
+    owner: str | None = None,
+) -> LiveState:
+    """Map the listed protobufs to models and sort them by ownership (for ``owner``)."""
+    state = LiveState(owner=owner)
     for info in outbound:
         state.add(from_proto("outbound_trunk", info))
     for info in inbound:
@@ -130,12 +135,12 @@ def build_state(outbound: Sequence[Any], inbound: Sequence[Any], rules: Sequence
     return state
 
 
-async def read_state(api: LiveKitAPI, conn: ConnectionLike) -> LiveState:
+async def read_state(api: LiveKitAPI, conn: ConnectionLike, owner: str | None = None) -> LiveState:
     """List all three kinds concurrently and build the :class:`LiveState`."""
     outbound, inbound, rules = await asyncio.gather(
         list_outbound(api, conn), list_inbound(api, conn), list_dispatch(api, conn)
     )
-    return build_state(outbound, inbound, rules)
+    return build_state(outbound, inbound, rules, owner)
 
 
 _BY_ID: dict[str, tuple[Any, str, str]] = {
@@ -164,11 +169,12 @@ async def read_one(
 
 
 async def find_managed(
-    api: LiveKitAPI, conn: ConnectionLike, kind: Kind, name: str
+    api: LiveKitAPI, conn: ConnectionLike, kind: Kind, name: str, owner: str | None
 ) -> LiveResource | None:
-    """Look one managed resource up by name (before retrying a create)."""
+    """Look one resource of ``owner`` up by name (before retrying a create)."""
     lister = {"outbound_trunk": list_outbound, "inbound_trunk": list_inbound}.get(
         kind, list_dispatch
     )
     items = [from_proto(kind, i) for i in await lister(api, conn)]
-    return next((r for r in items if r.managed and r.name == name), None)
+    mine = (r for r in items if r.marker is not None and r.marker.owner == owner)
+    return next((r for r in mine if r.name == name), None)

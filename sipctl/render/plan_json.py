@@ -7,8 +7,9 @@
      "livekit_url": "https://example.livekit.cloud",
      "api_key": "APIxxxx",
      "config_dir": "config",
-     "options": {"allow_delete": false, "targets": []},
-     "summary": {"create": 1, "update": 1, "delete": 0, "adopt": 0,
+     "options": {"allow_delete": false, "targets": [], "take_ownership": []},
+     "owner": "prod",                            # settings.owner (null without one)
+     "summary": {"create": 1, "update": 1, "delete": 0, "adopt": 0, "orphaned": 0,
                  "has_changes": true, "text": "Plan: 1 to create, 1 to update, 0 to delete."},
      "changes": [{"action": "update",            # create | update | delete | adopt
                   "kind": "outbound_trunk",      # | inbound_trunk | dispatch_rule
@@ -22,6 +23,8 @@
                   "note": ""}],
      "orphaned": [{"kind": ..., "name": ..., "id": ...}],
      "unmanaged": [{"kind": ..., "name": ..., "id": ...}],
+     "other_owners": [{"kind": ..., "name": ..., "id": ..., "owner": "staging"}],
+     "unowned": [{"kind": ..., "name": ..., "id": ...}],
      "safety": {"managed": 12, "updates": 1, "deletes": 0, "min_resources": 10,
                 "max_update_percent": 30.0, "max_delete_percent": 30.0, "problems": []},
      "warnings": [],
@@ -74,23 +77,35 @@ def _ref(r: LiveResource) -> dict[str, Any]:
     return {"kind": r.kind, "name": r.name, "id": r.id}
 
 
+def _owned(r: LiveResource) -> dict[str, Any]:
+    return {**_ref(r), "owner": r.marker.owner if r.marker is not None else None}
+
+
 def document(plan: Plan, header: Mapping[str, Any]) -> dict[str, Any]:
     """``header``: the format's first keys, from ``sipctl.saved_plan.header``."""
     s = plan.safety
     return {
         **header,
-        "options": {"allow_delete": plan.allow_delete, "targets": list(plan.targets)},
+        "options": {
+            "allow_delete": plan.allow_delete,
+            "targets": list(plan.targets),
+            "take_ownership": list(plan.take_ownership),
+        },
+        "owner": plan.owner,
         "summary": {
             "create": plan.count("create"),
             "update": plan.count("update"),
             "delete": plan.count("delete"),
             "adopt": plan.count("adopt"),
+            "orphaned": len(plan.orphaned),
             "has_changes": plan.has_changes,
             "text": plan.summary(),
         },
         "changes": [_change(c) for c in plan.changes],
         "orphaned": [_ref(r) for r in plan.orphaned],
         "unmanaged": [_ref(r) for r in plan.unmanaged],
+        "other_owners": [_owned(r) for r in plan.other_owners],
+        "unowned": [_ref(r) for r in plan.unowned],
         "safety": {
             "managed": s.managed,
             "updates": s.updates,

@@ -31,6 +31,18 @@ def render(plan: Plan) -> str:
         out.append("**Orphaned** (managed, no longer in the config; kept):")
         out += [f"- {r.kind} `{_cell(r.name)}` ({r.id})" for r in plan.orphaned]
         out.append("")
+    if plan.other_owners:
+        out.append("**Other owners** (never changed by this config):")
+        out += [
+            f"- {r.kind} `{_cell(r.name)}` ({r.id}) owner "
+            f"`{_cell(r.marker.owner if r.marker and r.marker.owner else '')}`"
+            for r in plan.other_owners
+        ]
+        out.append("")
+    if plan.unowned:
+        out.append("**Unowned** (managed without an owner, not in this config; kept):")
+        out += [f"- {r.kind} `{_cell(r.name)}` ({r.id})" for r in plan.unowned]
+        out.append("")
     if plan.unmanaged:
         out.append(f"**Unmanaged** ({len(plan.unmanaged)}, never changed by sipctl):")
         out += [f"- {r.kind} `{_cell(r.name)}` ({r.id})" for r in plan.unmanaged]

@@ -106,6 +106,22 @@ def render(plan: Plan, *, color: bool = False) -> str:
         for r in plan.orphaned:
             out.append(f"  {r.kind} {r.name} ({r.id})")
         out.append("")
+    if plan.other_owners:
+        out.append(
+            "Other owners (never changed or deleted by this config; take one over with "
+            "--take-ownership NAME):"
+        )
+        for r in plan.other_owners:
+            owner = r.marker.owner if r.marker is not None else None
+            out.append(f"  {r.kind} {r.name} ({r.id}) owner {owner}")
+        out.append("")
+    if plan.unowned:
+        out.append(
+            "Unowned (managed by sipctl without an owner, not in this config; never deleted by it):"
+        )
+        for r in plan.unowned:
+            out.append(f"  {r.kind} {r.name} ({r.id})")
+        out.append("")
     for w in plan.warnings:
         out.append(_style(f"Warning: {w}", color, fg="yellow"))
     for p in plan.safety.problems():
