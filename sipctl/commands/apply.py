@@ -18,7 +18,7 @@ from sipctl.commands.common import (
     handle_errors,
     load,
 )
-from sipctl.errors import SipctlError
+from sipctl.commands.confirm import confirm
 from sipctl.plan import raise_if_unsafe
 from sipctl.reconcile import current_plan
 from sipctl.render import apply_json, apply_text, plan_json, plan_text, progress
@@ -109,7 +109,7 @@ def command(
         return
     raise_if_unsafe(plan, force)
     if saved is None and not auto_approve:
-        _confirm(plan_text.render(plan, color=opts.color) if as_json else None)
+        confirm(plan_text.render(plan, color=opts.color) if as_json else None)
     live = progress.Progress(len(plan.changes), enabled=progress.wanted(not as_json))
 
     def on_change(event: str, out: Outcome) -> None:
@@ -142,23 +142,3 @@ def command(
         if not report.ok:
             click.echo("Run `sipctl plan` to see what remains.")
     sys.exit(report.exit_code)
-
-
-def _confirm(plan_text: str | None) -> None:
-    """Ask on a terminal; without one, refuse (CI must say --auto-approve)."""
-    if not sys.stdin.isatty():
-        raise SipctlError(
-            "refusing to apply without confirmation: stdin is not a terminal; review the "
-            "plan and pass --auto-approve (or save it with `sipctl plan --out FILE` and run "
-            "`sipctl apply FILE`)"
-        )
-    if plan_text is not None:
-        click.echo(plan_text, nl=False, err=True)
-    answer = click.prompt(
-        "Apply these changes? Only 'yes' will be accepted",
-        default="",
-        show_default=False,
-        err=True,
-    )
-    if answer.strip() != "yes":
-        raise SipctlError("apply cancelled: nothing was changed")

@@ -1,0 +1,152 @@
+"""What the models share: strict parsing, durations, enums, LiveKit's value rules."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    WithJsonSchema,
+)
+
+from sipctl.durations import format_duration, parse_duration
+
+# LiveKit's psrpc budget for a CreateSIPParticipant that waits for the answer (OSS server).
+WAITED_CALL_BUDGET = 80.0
+
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+DIGITS = re.compile(r"^\d{2,15}$")
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+# RFC 3261 token characters: what a SIP header name may contain.
+_TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
+SIP_USER = re.compile(r"^[A-Za-z0-9\-_.!~*'()&=+$,;?/%#]+$")
+
+
+def _duration(value: object) -> float:
+    return parse_duration(value)
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "oneOf": [
+                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|h|m|s))+$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "A duration: 20s, 1m30s, 500ms (a bare number is seconds).",
+        }
+    ),
+]
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors (with a did-you-mean from the loader)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False)
+
+
+class Transport(StrEnum):
+    auto = "auto"
+    udp = "udp"
+    tcp = "tcp"
+    tls = "tls"
+
+
+class Encryption(StrEnum):
+    disable = "disable"
+    allow = "allow"
+    require = "require"
+
+
+class IncludeHeaders(StrEnum):
+    none = "none"
+    x_headers = "x_headers"
+    all = "all"
+
+
+def validate_address(value: str, field: str = "address") -> str:
+    """What LiveKit accepts for a trunk address: host or host:port, not a SIP URI."""
+    v = value.strip()
+    if not v:
+        raise ValueError("must not be empty")
+    low = v.lower()
+    if low.startswith(("sip:", "sips:")):
+        raise ValueError(f"must be a hostname or IP, not a SIP URI (drop the scheme: {v!r})")
+    if "transport=" in low:
+        raise ValueError("must not contain a transport parameter: set transport instead")
+    if "@" in v:
+        raise ValueError(f"must be a hostname or IP without a user part (got {v!r})")
+    if ";" in v:
+        raise ValueError(f"must be a hostname or IP without URI parameters (got {v!r})")
+    host, port = v, ""
+    if v.startswith("["):
+        end = v.find("]")
+        host, port = v[1:end], v[end + 2 :] if end + 1 < len(v) and v[end + 1] == ":" else ""
+    elif v.count(":") == 1:
+        host, port = v.split(":")
+    if port and (not port.isdigit() or not 0 < int(port) < 65536):
+        raise ValueError(f"has a bad port {port!r} (expected 1-65535)")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        labels = host.rstrip(".").split(".")
+        if not all(_HOST_LABEL.match(label) for label in labels):
+            raise ValueError(f"is not a valid hostname or IP (got {v!r})") from None
+    return v
+
+
+def validate_number(value: str) -> str:
+    """E.164, or digits only (some providers want no '+'; the loader warns). Else error."""
+    if E164.match(value) or DIGITS.match(value):
+        return value
+    raise ValueError(f"must be an E.164 number such as +15105550123 (got {value!r})")
+
+
+PhoneNumber = Annotated[str, AfterValidator(validate_number)]
+
+
+def header_map(value: dict[str, str], what: str, names_are: str) -> dict[str, str]:
+    for k, v in value.items():
+        name = k if names_are == "keys" else v
+        if not _TOKEN.match(name) or len(name) > 255:
+            raise ValueError(f"{what}: {name!r} is not a valid SIP header name")
+    return value
+
+
+def normalize_metadata(value: object) -> dict[str, Any] | str:
+    """Metadata as LiveKit keeps it (a string), written as a YAML mapping (stored as a JSON
+    object), JSON-object text (the same) or any other text (stored as it is)."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = None
+        return parsed if isinstance(parsed, dict) else value
+    raise ValueError("must be a mapping or a string")
+
+
+Metadata = Annotated[
+    dict[str, Any] | str,
+    BeforeValidator(normalize_metadata),
+    WithJsonSchema(
+        {
+            "oneOf": [{"type": "object"}, {"type": "string"}],
+            "description": "Your metadata: a mapping (stored as a JSON object) or text.",
+        }
+    ),
+]

@@ -1,0 +1,234 @@
+"""Outbound trunks, inbound trunks and dispatch rules: one model per LiveKit kind (their
+fields are described once more, for the wire, in ``sipctl.fields``)."""
+
+from __future__ import annotations
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from sipctl.countries import ISO_3166_ALPHA2
+from sipctl.models.base import (
+    Duration,
+    Encryption,
+    IncludeHeaders,
+    Metadata,
+    PhoneNumber,
+    Strict,
+    Transport,
+    header_map,
+    validate_address,
+)
+from sipctl.secrets import Secret
+
+
+class Auth(Strict):
+    username: str = ""
+    password: Secret | None = None
+
+
+class InboundAuth(Auth):
+    realm: str = ""
+
+
+class Codec(Strict):
+    name: str
+    rate: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: object) -> object:
+        # "PCMU" or "PCMU/8000" are accepted shorthands.
+        if isinstance(value, str):
+            name, _, rate = value.partition("/")
+            return {"name": name, "rate": int(rate) if rate.isdigit() else rate or 0}
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v or any(c.isspace() for c in v) or "/" in v:
+            raise ValueError("must be a codec name without spaces or '/'")
+        return v
+
+
+class Media(Strict):
+    codecs: list[Codec] = Field(default_factory=list)
+    only_listed_codecs: bool = False
+    encryption: Encryption | None = None
+    media_timeout: Duration | None = None
+
+    @field_validator("media_timeout")
+    @classmethod
+    def _timeout(cls, v: float | None) -> float | None:
+        if v is not None and v > 600:
+            raise ValueError("must be at most 10m (LiveKit's limit)")
+        return v
+
+    def is_empty(self) -> bool:
+        return self == Media()
+
+
+def _media_alias(data: object) -> object:
+    """``media_encryption`` (deprecated in LiveKit) is an alias of ``media.encryption``."""
+    if isinstance(data, dict) and "media_encryption" in data:
+        data = dict(data)
+        enc = data.pop("media_encryption")
+        media = data.get("media")
+        media = dict(media) if isinstance(media, dict) else {}
+        media.setdefault("encryption", enc)
+        data["media"] = media
+    return data
+
+
+class _WithMedia(Strict):
+    """``media`` with LiveKit's normalisations, for trunks and dispatch rules alike."""
+
+    media: Media | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _alias(cls, data: object) -> object:
+        return _media_alias(data)
+
+    @field_validator("media")
+    @classmethod
+    def _media(cls, v: Media | None) -> Media | None:
+        # LiveKit treats an empty media config like an absent one.
+        return None if v is None or v.is_empty() else v
+
+
+class _TrunkCommon(_WithMedia):
+    metadata: Metadata = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    headers_to_attributes: dict[str, str] = Field(default_factory=dict)
+    attributes_to_headers: dict[str, str] = Field(default_factory=dict)
+    include_headers: IncludeHeaders = IncludeHeaders.none
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        for value in v.values():
+            if len(value) > 1024 or not all(32 <= ord(c) < 127 for c in value):
+                raise ValueError("header values must be printable ASCII, at most 1024 chars")
+        return header_map(v, "headers", "keys")
+
+    @field_validator("headers_to_attributes")
+    @classmethod
+    def _h2a(cls, v: dict[str, str]) -> dict[str, str]:
+        return header_map(v, "headers_to_attributes", "keys")
+
+    @field_validator("attributes_to_headers")
+    @classmethod
+    def _a2h(cls, v: dict[str, str]) -> dict[str, str]:
+        return header_map(v, "attributes_to_headers", "values")
+
+
+class OutboundTrunk(_TrunkCommon):
+    """An outbound trunk (``SIPOutboundTrunkInfo``); its YAML key is its live ``name``."""
+
+    address: str
+    transport: Transport = Transport.auto
+    numbers: list[PhoneNumber] = Field(min_length=1)
+    auth: Auth | None = None
+    destination_country: str = ""
+    from_host: str = ""
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        return validate_address(v)
+
+    @field_validator("from_host")
+    @classmethod
+    def _from_host(cls, v: str) -> str:
+        return validate_address(v, "from_host") if v else v
+
+    @field_validator("numbers")
+    @classmethod
+    def _numbers(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("lists a number twice")
+        return v
+
+    @field_validator("destination_country")
+    @classmethod
+    def _country(cls, v: str) -> str:
+        if v and v not in ISO_3166_ALPHA2:
+            hint = " (use upper case)" if v.upper() in ISO_3166_ALPHA2 else ""
+            raise ValueError(f"must be an ISO 3166-1 alpha-2 country code{hint} (got {v!r})")
+        return v
+
+
+class InboundTrunk(_TrunkCommon):
+    """An inbound trunk (``SIPInboundTrunkInfo``)."""
+
+    numbers: list[PhoneNumber] = Field(default_factory=list)
+    allowed_addresses: list[str] = Field(default_factory=list)
+    allowed_numbers: list[PhoneNumber] = Field(default_factory=list)
+    auth: InboundAuth | None = None
+    ringing_timeout: Duration | None = None
+    max_call_duration: Duration | None = None
+    krisp_enabled: bool = False
+
+    @model_validator(mode="after")
+    def _secured(self) -> InboundTrunk:
+        # LiveKit refuses an inbound trunk that anyone could call into.
+        has_auth = self.auth is not None and bool(self.auth.username)
+        if not (has_auth or self.allowed_addresses or self.numbers):
+            raise ValueError(
+                "for security, set one of numbers, allowed_addresses or auth "
+                "(LiveKit refuses an open inbound trunk)"
+            )
+        return self
+
+
+class RuleDirect(Strict):
+    room_name: str
+    pin: str = ""
+
+
+class RuleIndividual(Strict):
+    room_prefix: str = ""
+    pin: str = ""
+    no_randomness: bool = False
+
+
+class RuleCallee(Strict):
+    room_prefix: str = ""
+    pin: str = ""
+    randomize: bool = False
+
+
+class Rule(Strict):
+    """Exactly one of ``direct``, ``individual``, ``callee``."""
+
+    direct: RuleDirect | None = None
+    individual: RuleIndividual | None = None
+    callee: RuleCallee | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Rule:
+        set_ = [k for k in ("direct", "individual", "callee") if getattr(self, k) is not None]
+        if len(set_) != 1:
+            raise ValueError("must set exactly one of direct, individual, callee")
+        return self
+
+
+class DispatchRule(_WithMedia):
+    """A dispatch rule (``SIPDispatchRuleInfo``); ``trunks`` names inbound trunks by YAML key."""
+
+    rule: Rule
+    trunks: list[str] = Field(default_factory=list)
+    hide_phone_number: bool = False
+    inbound_numbers: list[str] = Field(default_factory=list)
+    numbers: list[str] = Field(default_factory=list)
+    metadata: Metadata = Field(default_factory=dict)
+    attributes: dict[str, str] = Field(default_factory=dict)
+    room_preset: str = ""
+    krisp_enabled: bool = False
+
+
+Resource = OutboundTrunk | InboundTrunk | DispatchRule
