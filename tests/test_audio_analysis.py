@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import struct
+from typing import Any
 
 import pytest
 
@@ -168,3 +169,53 @@ def test_audio_figures_on_the_status_page_and_in_its_json() -> None:
     assert "audio 92%" in page and "echo 230 ms" in page
     doc = document(status, now=1000.0)["calls"][0]["last"]
     assert (doc["audio_active_ratio"], doc["audio_echo_delay"]) == (0.92, 0.23)
+
+
+# --- the verdict with audio (sipctl.verdict.with_audio) ------------------------------------
+
+
+def _heard(pcm: bytes, error: str | None = None) -> Any:
+    from sipctl.audio import Heard
+
+    return Heard(pcm=pcm, first_frame_at=1.0, sent_from=0.0, join_seconds=0.1, error=error)
+
+
+def test_with_audio_fails_a_passing_call_on_what_it_heard() -> None:
+    from sipctl.models import AudioCheck
+    from sipctl.results import Verdict
+    from sipctl.verdict import Judgement, with_audio
+
+    answered = Judgement(Verdict.PASS, "answered in 0.10s", 200, "OK")
+    j, found = with_audio(answered, AudioCheck(expect="tone"), _heard(tone(1004, 3)))
+    assert found.ok and found.active_ratio > 0.9
+    assert (j.verdict, j.reason) == (Verdict.PASS, None)
+    assert j.cause.startswith("answered in 0.10s; 1004 Hz tone in")
+    j, _ = with_audio(answered, AudioCheck(expect="sound"), _heard(silence(3)))
+    assert (j.verdict, j.reason) == (Verdict.FAIL, Reason.NO_AUDIO)
+    assert j.cause == "answered in 0.10s, but sound in 0% of 3.0 s, expected at least 50%"
+    # the probe could not listen: never a pass
+    j, _ = with_audio(answered, AudioCheck(expect="tone"), _heard(b"", "could not join (x)"))
+    assert (j.verdict, j.reason) == (Verdict.ERROR, Reason.LIVEKIT)
+    # a call that failed on SIP (no_media included) keeps its verdict and reason
+    no_media = Judgement(Verdict.FAIL, "LiveKit hung up: no RTP", 200, "OK", reason=Reason.NO_MEDIA)
+    j, _ = with_audio(no_media, AudioCheck(expect="sound"), _heard(silence(3)))
+    assert j == no_media
+
+
+def test_listener_tokens_hidden_for_listening_visible_for_echo() -> None:
+    import jwt
+
+    from sipctl.livekit.rtc import listener_token
+
+    class Conn:
+        url, api_key, api_secret = "http://127.0.0.1:7880", "key", "secret-" * 6
+
+    for publish in (False, True):
+        raw = listener_token(Conn(), "room-1", "sipctl-audio-x", "x", publish=publish)
+        claims = jwt.decode(raw, Conn.api_secret, algorithms=["HS256"])
+        video = claims["video"]
+        assert (video["room"], video["roomJoin"], video["canSubscribe"]) == ("room-1", True, True)
+        assert video.get("hidden", False) is not publish
+        assert video["canPublish"] is publish
+        assert claims["attributes"] == {"sipctl.probe": "x"}
+        assert claims["exp"] - claims["nbf"] <= 120
