@@ -9,30 +9,16 @@ certificates made by the launcher.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from livekit import api
 from livekit.protocol.room import ListParticipantsRequest
 from livekit.protocol.sip import SIPTransport
 
-from sipctl.sandbox.provider import Provider, missing_binaries
+from sipctl.sandbox.provider import Provider
 from tests.fixtures.sandbox import SandboxFactory
 from tests.sandbox.test_calls_e2e import dial, make_trunk
 
 pytestmark = pytest.mark.sip
-
-
-@pytest.fixture
-def tls_provider(tmp_path: Path) -> Iterator[Provider]:
-    missing = missing_binaries(tls=True)
-    if missing:
-        pytest.skip(f"TLS provider needs {', '.join(missing)}")
-    p = Provider(tmp_path / "prov-tls", tls=True)
-    p.start()
-    yield p
-    p.stop()
 
 
 async def test_tls_trunk_places_a_call(
