@@ -71,8 +71,9 @@ async def test_tone_silent_and_echo_lines(sandbox: Sandbox, provider: Provider) 
     wrong = by["tone-as-2600"]
     assert (wrong.verdict, wrong.reason) == (Verdict.FAIL, Reason.WRONG_AUDIO), wrong.cause
     assert "mostly 1000 Hz" in wrong.cause or "mostly 1020 Hz" in wrong.cause
-    # nothing left behind: rooms (with the listener) and calls are gone
+    # nothing left behind: rooms (with the listener and the SIP participant) and calls
     await settle_clean(sandbox)
+    assert sandbox.state()["calls"] == []
 
 
 CONFIG = """outbound_trunks:
@@ -128,4 +129,5 @@ def test_check_command_reports_audio(sandbox: Sandbox, provider: Provider, tmp_p
     assert '<property name="audio_active_ratio"' in outputs["junit"]
     assert 'sipctl_probe_audio_active_ratio{call="milliwatt"' in outputs["prometheus"]
     assert 'sipctl_probe_audio_echo_delay_seconds{call="echo-line"' in outputs["prometheus"]
-    assert sandbox.state()["rooms"] == []
+    state = sandbox.state()
+    assert (state["rooms"], state["calls"]) == ([], [])
