@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,7 +120,8 @@ def sipctl_argv(*args: str) -> list[str]:
 
 @dataclass
 class Run:
-    """One finished process: exit code, wall seconds, its own peak RSS, its output."""
+    """One finished process: exit code, wall seconds, its own peak RSS, its output, and
+    its CPU seconds (user + system: steadier than wall time on a shared machine)."""
 
     argv: list[str]
     returncode: int
@@ -128,6 +129,7 @@ class Run:
     peak_rss_mb: float
     stdout: str
     stderr: str
+    cpu: float = 0.0
 
 
 def run(
@@ -173,6 +175,7 @@ def run(
             usage.ru_maxrss / 1024,  # KiB on Linux
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
+            usage.ru_utime + usage.ru_stime,
         )
     if code not in ok:
         raise BenchError(
@@ -189,10 +192,15 @@ class Stats:
     walls: list[float]
     rss_mb: list[float]
     last: Run
+    cpus: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.walls)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpus) if self.cpus else 0.0
 
     @property
     def best(self) -> float:
@@ -246,6 +254,7 @@ def run_interleaved(
             run(argv, env)
     walls: dict[str, list[float]] = {name: [] for name in commands}
     rss: dict[str, list[float]] = {name: [] for name in commands}
+    cpus: dict[str, list[float]] = {name: [] for name in commands}
     last: dict[str, Run] = {}
     for _ in range(max(1, runs)):
         for name, argv in commands.items():
@@ -254,7 +263,8 @@ def run_interleaved(
                 check[name](r)
             walls[name].append(r.wall)
             rss[name].append(r.peak_rss_mb)
-    return {name: Stats(walls[name], rss[name], last[name]) for name in commands}
+            cpus[name].append(r.cpu)
+    return {name: Stats(walls[name], rss[name], last[name], cpus[name]) for name in commands}
 
 
 def percentile(values: Sequence[float], p: float) -> float:
