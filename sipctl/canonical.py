@@ -8,6 +8,7 @@ enums are their YAML names. Passwords are left out (compared by fingerprint, see
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sipctl.fields import FIELDS, FieldSpec, Value
@@ -72,15 +73,31 @@ def form(spec: FieldSpec, v: Any) -> Any:
 def canonical(kind: str, m: Resource) -> dict[str, Any]:
     """The JSON-able form two models are compared in, one entry per row (media: four)."""
     out: dict[str, Any] = {}
-    for spec in FIELDS[kind]:
-        if spec.value is Value.SECRET:
-            continue
-        v = value_at(m, spec)
-        if spec.value is Value.MEDIA:
+    for path, spec, group, leaf, plain in _rows(kind):
+        holder: Any = m
+        if group:
+            holder = getattr(m, group, None)
+            v = None if holder is None else getattr(holder, leaf, None)
+        else:
+            v = getattr(m, leaf, None)
+        if plain:  # the common rows, inline (20,000 forms at 10,000 trunks)
+            out[path] = v or ""
+        elif spec.value is Value.MEDIA:
             out.update(media_form(v))
         else:
-            out[spec.path] = form(spec, v)
+            out[path] = form(spec, v)
     return out
+
+
+@functools.cache
+def _rows(kind: str) -> tuple[tuple[str, FieldSpec, str, str, bool], ...]:
+    """The kind's rows as canonical() walks them: what :func:`value_at` and :func:`form`
+    would work out per call, worked out once (same values)."""
+    return tuple(
+        (spec.path, spec, spec.group, spec.leaf, spec.value is Value.STR)
+        for spec in FIELDS[kind]
+        if spec.value is not Value.SECRET
+    )
 
 
 def default_of(kind: str, path: str) -> Any:

@@ -14,6 +14,7 @@ same as none; the deprecated ``media_encryption`` is read as ``media.encryption`
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -254,6 +255,20 @@ def _value(model: Any, spec: FieldSpec) -> Any:
     return getattr(model, spec.leaf, None)
 
 
+@functools.cache
+def _rows(kind: Kind) -> tuple[tuple[FieldSpec, str, str, bool], ...]:
+    """The kind's rows as from_proto walks them, worked out once: (spec, group, leaf, plain),
+    plain when :func:`_read` would return the protobuf's value as it is (10,000 trunks
+    read 130,000 values)."""
+    plain = (Value.STR, Value.BOOL, Value.INT)
+    return tuple((s, s.group, s.leaf, s.value in plain) for s in FIELDS[kind])
+
+
+@functools.cache
+def _nested_model(cls: type[BaseModel], group: str) -> type[BaseModel]:
+    return _model_of(cls.model_fields[group].annotation)
+
+
 def from_proto(kind: Kind, info: Any, trunk_names: Mapping[str, str] | None = None) -> LiveResource:
     """A listed or returned ``SIP*Info`` as a :class:`LiveResource` (``error`` set when it
     does not fit). ``trunk_names`` maps inbound trunk IDs to names (an unknown ID stays)."""
@@ -268,15 +283,15 @@ def from_proto(kind: Kind, info: Any, trunk_names: Mapping[str, str] | None = No
         cls = MODEL_OF[kind]
         data: dict[str, Any] = {}
         groups: dict[str, dict[str, Any]] = {}
-        for spec in FIELDS[kind]:
-            v = _read(spec, info, ctx)
-            if spec.group:
-                groups.setdefault(spec.group, {})[spec.leaf] = v
+        for spec, group, leaf, plain in _rows(kind):
+            v = getattr(info, spec.proto) if plain else _read(spec, info, ctx)
+            if group:
+                groups.setdefault(group, {})[leaf] = v
             else:
                 data[spec.path] = v
         for group, values in groups.items():
             # a nested model (auth) exists when any of its fields is set
-            sub = _model_of(cls.model_fields[group].annotation)
+            sub = _nested_model(cls, group)
             data[group] = sub.model_construct(**values) if any(values.values()) else None
         # Without the config's validation: a live value the config would reject is kept
         # as it is (and shows in the diff). ``data`` names every field: constructing is
