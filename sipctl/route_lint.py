@@ -4,10 +4,12 @@
 - a dispatch rule that can never be chosen: another rule takes every call it matches
   (shadowed), or its numbers are not numbers its trunks receive;
 - trunks or rules LiveKit refuses as conflicting (``ValidateTrunksIter`` and
-  ``DispatchRuleValidator`` in livekit/protocol ``sip/sip.go``): apply would fail.
+  ``DispatchRuleValidator`` in livekit/protocol ``sip/sip.go``): apply would fail;
+- an inbound test call (``arrive``) that ``sipctl route`` predicts elsewhere.
 
 Each is judged with the rules of :mod:`sipctl.route` (LiveKit's), never by guesswork: a
-warning is given only when it holds for every caller, source address and PIN.
+warning is given only when it holds for every caller, source address and PIN (for a test
+call: for its own caller, from any source address).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import click
 
 from sipctl.errors import Problem
 from sipctl.route import (
+    Call,
     RuleEntry,
     TrunkEntry,
     conflict_reason,
     from_config,
     normalize_number,
+    route,
     rule_conflicts,
     rule_pin,
 )
@@ -214,6 +218,20 @@ def warnings(config: Any) -> list[Problem]:
                 (),
                 f"can never match: {how} (a rule naming the call's trunk comes before a "
                 "rule for any trunk)",
+            )
+    for name, call in config.test_calls.items():
+        if call.arrive is None or not isinstance(call.from_, str):
+            continue
+        d = route(Call(to=call.to, from_=call.from_), trunks, rules)
+        got = (d.trunk.key if d.trunk else None, d.rule.key if d.rule else None)
+        if got != (call.arrive.inbound_trunk, call.arrive.dispatch_rule):
+            warn(
+                "test_calls",
+                name,
+                ("arrive",),
+                f"sipctl route predicts another outcome for a call to {call.to} from "
+                f"{call.from_}: {d.detail}"
+                + (f" (inbound trunk {got[0]}, dispatch rule {got[1]})" if d.landed else ""),
             )
     return sorted(out)
 

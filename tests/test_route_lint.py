@@ -168,3 +168,27 @@ def test_linear_on_a_large_config(tmp_path: Path) -> None:
     ]
     (tmp_path / "sip.yaml").write_text("\n".join(lines) + "\n")
     assert warnings(load_config(tmp_path)) == []
+
+
+def test_an_arrive_call_route_predicts_elsewhere(tmp_path: Path) -> None:
+    found = lint(
+        tmp_path,
+        """\
+        outbound_trunks:
+          lab: {address: 127.0.0.1, numbers: ["+15557770000"]}
+        inbound_trunks:
+          main: {numbers: ["+15550700001"]}
+        dispatch_rules:
+          sales: {trunks: [main], rule: {direct: {room_name: s}}}
+        test_calls:
+          right:
+            {trunk: lab, to: "+15550700001", arrive: {inbound_trunk: main, dispatch_rule: sales}}
+          wrong:
+            {trunk: lab, to: "+15550700009", arrive: {inbound_trunk: main, dispatch_rule: sales}}
+        """,
+    )
+    assert found == [
+        "sip.yaml:10:1: warning: test_calls.wrong.arrive: sipctl route predicts another outcome "
+        "for a call to +15550700009 from +15557770000: no dispatch rule matches: LiveKit drops "
+        "the call without a final answer"
+    ]
