@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from prometheus_client.parser import text_string_to_metric_families
 
 from sipctl.render import check_json, check_junit, check_markdown, check_prometheus, check_text
-from sipctl.results import DialResult, Verdict
+from sipctl.results import DialResult, Reason, Verdict
 
 RESULTS = [
     DialResult(
@@ -31,6 +31,7 @@ RESULTS = [
         expect="answered",
         verdict=Verdict.DEGRADED,
         cause="answered in 3.1s, later than degraded_after 2s",
+        reason=Reason.SLOW,
         sip_status_code=200,
         time_to_answer=3.1,
         duration=4.0,
@@ -54,6 +55,7 @@ RESULTS = [
         verdict=Verdict.FAIL,
         cause="403 Forbidden from the provider: check auth.username/auth.password of trunk "
         "twilio-us",
+        reason=Reason.AUTH,
         sip_status_code=403,
         sip_status="Forbidden",
         duration=0.2,
@@ -66,6 +68,7 @@ RESULTS = [
         expect="answered",
         verdict=Verdict.ERROR,
         cause='trunk "old" is not in LiveKit: run `sipctl apply` first',
+        reason=Reason.LIVEKIT,
         attempts=0,
     ),
 ]
@@ -165,3 +168,32 @@ def test_markdown_table() -> None:
     assert "❌ fail" in md and "⚠️ degraded" in md
     # a pipe in a cell must not break the table
     assert all(r.count(" | ") == 8 for r in rows[2:])
+
+
+def test_every_format_carries_the_same_reason() -> None:
+    """JSON ``reason``, JUnit's failure/error ``type``, Prometheus' ``reason`` label, the
+    Markdown verdict cell and the text line agree (issue #13 item 2)."""
+    import json
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    want = {r.name: (str(r.reason) if r.reason else None) for r in RESULTS}
+    doc = json.loads(check_json.render(RESULTS))
+    assert {r["name"]: r["reason"] for r in doc["results"]} == want
+    root = ET.fromstring(check_junit.render(RESULTS))
+    junit = {}
+    for case in root.iter("testcase"):
+        bad = case.find("failure")
+        bad = case.find("error") if bad is None else bad
+        junit[case.get("name")] = None if bad is None else bad.get("type")
+    assert {k: v for k, v in junit.items() if v} == {"auth": "auth", "gone": "livekit"}
+    prom = {
+        s.labels["call"]: s.labels["reason"]
+        for f in text_string_to_metric_families(check_prometheus.render(RESULTS))
+        if f.name == "sipctl_probe_reason"
+        for s in f.samples
+    }
+    assert prom == {k: v for k, v in want.items() if v}
+    md = check_markdown.render(RESULTS)
+    assert "❌ fail `auth`" in md and "⚠️ degraded `slow`" in md
+    assert "(reason auth, " in check_text.render(RESULTS)

@@ -43,7 +43,7 @@ def render(
                     f"`{_cell(r.name)}`",
                     _cell(r.trunk),
                     _cell(r.to),
-                    ICONS[r.verdict],
+                    ICONS[r.verdict] + (f" `{r.reason}`" if r.reason else ""),
                     _cell(r.cause),
                     sip,
                     _secs(r.post_dial_delay),
