@@ -154,69 +154,52 @@ def _no_answer(
     )
 
 
+_CREDENTIALS = (
+    "the provider did not accept the credentials: check auth.username/auth.password of "
+    "trunk {trunk}"
+)
+_UNKNOWN_NUMBER = (
+    "the provider does not know {to}: check the number (E.164, country code) and the "
+    "provider's routing for it"
+)
+_NO_COMMON_MEDIA = (
+    "the provider accepts none of the offered media: check the trunk's codecs and media encryption"
+)
 # (reason, what to check next) by the provider's final SIP status
 _STATUS_HINTS: dict[int, tuple[Reason, str]] = {
-    401: (
-        Reason.AUTH,
-        "the provider did not accept the credentials: check "
-        "auth.username/auth.password of trunk {trunk}",
-    ),
-    407: (
-        Reason.AUTH,
-        "the provider did not accept the credentials: check "
-        "auth.username/auth.password of trunk {trunk}",
-    ),
+    401: (Reason.AUTH, _CREDENTIALS),
+    407: (Reason.AUTH, _CREDENTIALS),
     403: (
         Reason.AUTH,
-        "credentials accepted by the provider? IP allow-list? (check "
-        "auth.username/auth.password of trunk {trunk} and that the provider allows "
-        "LiveKit's addresses and the caller ID)",
+        "credentials accepted by the provider? IP allow-list? (check auth.username/"
+        "auth.password of trunk {trunk} and that the provider allows LiveKit's addresses "
+        "and the caller ID)",
     ),
-    404: (
-        Reason.NUMBER,
-        "the provider does not know {to}: check the number (E.164, country "
-        "code) and the provider's routing for it",
-    ),
-    604: (
-        Reason.NUMBER,
-        "the provider does not know {to}: check the number (E.164, country "
-        "code) and the provider's routing for it",
-    ),
+    404: (Reason.NUMBER, _UNKNOWN_NUMBER),
+    604: (Reason.NUMBER, _UNKNOWN_NUMBER),
     484: (Reason.NUMBER, "the provider finds {to} incomplete: check the number's digits"),
     486: (Reason.BUSY, "{to} is busy: a test number should not be (is something else calling it?)"),
     600: (Reason.BUSY, "{to} is busy everywhere"),
     480: (
         Reason.CAPACITY,
-        "{to} or the provider cannot take the call right now: check the "
-        "trunk's channel and call-rate limits with the provider, then the number",
+        "{to} or the provider cannot take the call right now: check the trunk's channel and "
+        "call-rate limits with the provider, then the number",
     ),
     503: (
         Reason.CAPACITY,
-        "the provider has no capacity for the call (channel limit, "
-        "overloaded route): check the trunk's channel and call-rate limits",
+        "the provider has no capacity for the call (channel limit, overloaded route): check "
+        "the trunk's channel and call-rate limits",
     ),
     603: (Reason.DECLINED, "the callee or the provider declined the call"),
     607: (Reason.DECLINED, "the callee marked the call unwanted"),
     608: (
         Reason.BLOCKED,
-        "an intermediary rejected the call (call blocking, caller-ID "
-        "reputation): check the caller ID (from) with the provider",
+        "an intermediary rejected the call (call blocking, caller-ID reputation): check the "
+        "caller ID (from) with the provider",
     ),
-    488: (
-        Reason.MEDIA,
-        "the provider accepts none of the offered media: check the trunk's "
-        "codecs and media encryption",
-    ),
-    606: (
-        Reason.MEDIA,
-        "the provider accepts none of the offered media: check the trunk's "
-        "codecs and media encryption",
-    ),
-    415: (
-        Reason.MEDIA,
-        "the provider accepts none of the offered media: check the trunk's "
-        "codecs and media encryption",
-    ),
+    488: (Reason.MEDIA, _NO_COMMON_MEDIA),
+    606: (Reason.MEDIA, _NO_COMMON_MEDIA),
+    415: (Reason.MEDIA, _NO_COMMON_MEDIA),
     408: (Reason.TIMEOUT, "the provider gave up on the call (nobody answered in its time)"),
     504: (Reason.TIMEOUT, "the provider gave up on the call (a timeout further on)"),
     487: (Reason.TIMEOUT, "the provider ended the call attempt before an answer"),
