@@ -33,10 +33,7 @@ from sipctl.results import exit_code
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only calls with this tag.")
 @click.option("--trunk", "trunks", multiple=True, metavar="TRUNK", help="Only calls via it.")
 @click.option(
-    "--parallelism",
-    type=int,
-    metavar="N",
-    help="Calls at once (default settings.check_parallelism, 4).",
+    "--parallelism", type=int, metavar="N", help="Calls at once (settings.check_parallelism)."
 )
 @click.option("--list", "list_only", is_flag=True, help="Show what would run; dial nothing.")
 @click.option(
@@ -69,7 +66,8 @@ def command(opts: Options, conn: LazyConnection, **a: Any) -> None:
     Verdicts: pass, degraded (answered late; still passes), fail, error.
     Exit codes: 3 a call failed; 1 a call was an error or sipctl could not run
     (config, connection, auth, a NAME, --tag or --trunk not in the config);
-    130 interrupted (Ctrl-C, SIGTERM; calls are hung up first); 0 otherwise.
+    130 interrupted (Ctrl-C, SIGTERM; calls are hung up first; a stopped --watch
+    exits 0); 0 otherwise.
     """
     config = load(opts)
     settings: Settings = config.settings
