@@ -8,7 +8,8 @@ room reacts to the probe. For ``echo`` it must be visible, or the SIP bridge wou
 subscribe to its track (livekit/sip pkg/sip/room.go subscribes to the tracks of the
 participants it is told about), and it publishes one audio track: :func:`echo_frames`.
 Either way it carries the ``sipctl.probe`` attribute, holds a token valid for two minutes
-(the join is all it is needed for), subscribes to the SIP participant's audio only, and
+(the join is all it is needed for), subscribes to the SIP participant's audio only
+(auto-subscribe off: an agent in the room costs no bandwidth), and
 records it as 8 kHz mono PCM from the first frame until the SIP participant's track ends.
 """
 
@@ -94,6 +95,7 @@ class AudioListener:
 
         room = rtc.Room()
         self._room = room
+        room.on("track_published", self._on_published)
         room.on("track_subscribed", self._on_track)
         token = listener_token(
             self.conn, self.room_name, self.identity, self.call, publish=self.echo
@@ -101,13 +103,16 @@ class AudioListener:
         started = time.monotonic()
         try:
             await asyncio.wait_for(
-                room.connect(self.conn.url, token, rtc.RoomOptions(auto_subscribe=True)),
+                room.connect(self.conn.url, token, rtc.RoomOptions(auto_subscribe=False)),
                 JOIN_TIMEOUT,
             )
         except (TimeoutError, rtc.ConnectError) as e:
             self._error = f"could not join the room to listen ({e or 'timed out'})"
             return
         self._join_seconds = time.monotonic() - started
+        for participant in room.remote_participants.values():  # published before the join
+            for publication in participant.track_publications.values():
+                self._on_published(publication, participant)
         log.debug("audio probe joined %s in %.0f ms", self.room_name, self._join_seconds * 1000)
         if self.echo:
             source = rtc.AudioSource(RATE, 1, queue_size_ms=SOURCE_QUEUE_MS)
@@ -124,6 +129,16 @@ class AudioListener:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _on_published(self, publication: Any, participant: Any) -> None:
+        """Subscribe to the SIP participant's audio, and to nothing else in the room."""
+        import livekit.rtc as rtc
+
+        if (
+            participant.identity == self.sip_identity
+            and publication.kind == rtc.TrackKind.KIND_AUDIO
+        ):
+            publication.set_subscribed(True)
 
     def _on_track(self, track: Any, publication: Any, participant: Any) -> None:
         import livekit.rtc as rtc

@@ -156,3 +156,34 @@ async def test_removed_participant_is_told_to_leave_and_others_see_it_go(
     finally:
         await go.disconnect()
         await stay.disconnect()
+
+
+async def test_without_auto_subscribe_only_chosen_tracks_are_subscribed(sandbox: Sandbox) -> None:
+    # auto_subscribe=0 (pkg/service/rtcservice.go), then UpdateSubscription for one track
+    speaker, listener = rtc.Room(), rtc.Room()
+    await speaker.connect(sandbox.url, join_token(sandbox, "speaker", ROOM))
+    await listener.connect(
+        sandbox.url, join_token(sandbox, "listener", ROOM), rtc.RoomOptions(auto_subscribe=False)
+    )
+    published: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    subscribed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    listener.on("track_published", lambda pub, p: published.done() or published.set_result(pub))
+    listener.on("track_subscribed", lambda t, pub, p: subscribed.done() or subscribed.set_result(t))
+    stop = asyncio.Event()
+    source = rtc.AudioSource(48000, 1)
+    feeder = asyncio.ensure_future(tone_publisher(source, 500.0, stop))
+    try:
+        track = rtc.LocalAudioTrack.create_audio_track("voice", source)
+        await speaker.local_participant.publish_track(track)
+        publication = await asyncio.wait_for(published, 10)
+        await asyncio.sleep(1.0)
+        assert not subscribed.done()  # announced, not subscribed
+        publication.set_subscribed(True)
+        remote = await asyncio.wait_for(subscribed, 10)
+        samples = await hear(remote, 1.0)
+        assert dominant_hz(samples[-4000:]) == pytest.approx(500, abs=10)
+    finally:
+        stop.set()
+        await feeder
+        await listener.disconnect()
+        await speaker.disconnect()

@@ -13,7 +13,8 @@ AddICECandidate); ``ping_req`` gets ``pong_resp`` (participant_signal.go); a
 ``LeaveRequest`` ends the session; RemoveParticipant or DeleteRoom sends the client a
 ``LeaveRequest`` with action DISCONNECT (participant.go sendLeaveRequest). With auto
 subscribe (the default, query ``auto_subscribe``), every track another visible
-participant publishes is subscribed (pkg/rtc/room.go autoSubscribe); the subscriber
+participant publishes is subscribed (pkg/rtc/room.go autoSubscribe); ``UpdateSubscription``
+subscribes or unsubscribes named tracks either way; the subscriber
 offer's stream id is ``<participant sid>|<track sid>``, which the SDKs split to find the
 publication (pkg/sfu/downtrack.go StreamID via utils.PackStreamID).
 
@@ -91,6 +92,7 @@ class RtcSession:
         self._offer_id = 0
         self._pending: dict[str, models.TrackInfo] = {}  # AddTrack cid -> published info
         self._subscribed: dict[str, RTCRtpSender] = {}  # track sid -> sender
+        self._chosen: dict[str, bool] = {}  # track sid -> subscribe, by UpdateSubscription
         self._seen: dict[str, models.ParticipantInfo] = {}  # identity -> last sent
         self._wake = asyncio.Event()
         self._loopback_candidates = 0
@@ -220,7 +222,7 @@ class RtcSession:
         elif kind == "ping":
             await self._send(pong=int(time.time() * 1000))
         elif kind == "subscription":
-            self.log.info("rtc: %s: manual subscription is not supported", self.grant.identity)
+            self._update_subscription(req.subscription)
         # mute, track settings, sync state, metadata updates: accepted, not acted on
 
     async def _trickle(self, trickle: rtc.TrickleRequest) -> None:
@@ -245,6 +247,16 @@ class RtcSession:
         pc = self.pub_pc if trickle.target == Target.PUBLISHER else self.sub_pc
         with contextlib.suppress(Exception):  # a candidate for a closed transport
             await pc.addIceCandidate(candidate)
+
+    def _update_subscription(self, req: rtc.UpdateSubscription) -> None:
+        """UpdateSubscription (pkg/rtc/participant.go, via room.go UpdateSubscriptions): the
+        named tracks are subscribed or unsubscribed, whatever auto subscribe says."""
+        sids = set(req.track_sids)
+        for pt in req.participant_tracks:
+            sids.update(pt.track_sids)
+        for sid in sids:
+            self._chosen[sid] = req.subscribe
+        self._wake.set()
 
     def _hint_loopback(self) -> None:
         if self._loopback_candidates == 0 and not self._closed.is_set():
@@ -342,11 +354,13 @@ class RtcSession:
 
     async def _sync_subscriptions(self) -> None:
         wanted: dict[str, PublishedTrack] = {}
-        if self.auto_subscribe and self.grant.can_subscribe:
+        if self.grant.can_subscribe:
             for published in self.hub.tracks(self.room_name):
-                if published.owner != self.grant.identity and not self.hub.is_hidden(
+                if published.owner == self.grant.identity or self.hub.is_hidden(
                     self.room_name, published.owner
                 ):
+                    continue
+                if self._chosen.get(published.info.sid, self.auto_subscribe):
                     wanted[published.info.sid] = published
         owners = {
             p.identity: p.sid
