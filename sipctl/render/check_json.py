@@ -4,9 +4,11 @@
      "summary": {"total": 2, "pass": 1, "degraded": 0, "fail": 1, "error": 0,
                  "exit_code": 3, "elapsed": 3.2},
      "results": [{"name": "answer-us", "trunk": "twilio-us", "verdict": "pass",
-                  "cause": "answered in 0.4s", "sip_status_code": 200, ...}, ...]}
+                  "cause": "answered in 0.4s", "reason": null, "sip_status_code": 200,
+                  ...}, ...]}
 
-Times are seconds (floats); absent measurements are null.
+Times are seconds (floats); absent measurements are null. ``reason`` is null for a pass,
+else one of :class:`sipctl.results.Reason` (``unreachable``, ``auth``, ...).
 """
 
 from __future__ import annotations
