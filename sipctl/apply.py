@@ -27,6 +27,7 @@ from sipctl.dial import run_calls
 from sipctl.diff import inconsistencies
 from sipctl.errors import SipctlError
 from sipctl.fields import describe
+from sipctl.ledger import ledger_writes
 from sipctl.live import LiveState
 from sipctl.livekit import adapter
 from sipctl.livekit.adapter import UNCERTAIN
@@ -262,6 +263,27 @@ async def run_changes(
     return given
 
 
+async def _record_rules(
+    conn: Connection, plan: Plan, state: LiveState, report: ApplyReport
+) -> list[str]:
+    """Bring the rules ledgers on inbound trunks up to date (sipctl.ledger); warnings."""
+    markers = {
+        o.change.name: adapter.marker_for(o.change, conn.api_secret)
+        for o in report.outcomes
+        if o.change.kind == "inbound_trunk" and o.status == "applied" and o.change.desired
+    }
+    writes, warnings = ledger_writes(plan, state, report.outcomes, markers)
+    if not writes:
+        return warnings
+    async with connect(conn) as api:
+        for w in writes:
+            try:
+                await adapter.write_trunk_metadata(api, conn, w.trunk_id, w.label, w.metadata)
+            except SipctlError as exc:
+                warnings.append(f"{exc}: its dispatch rules show as adopt until the next apply")
+    return warnings
+
+
 # --- verification dials ----------------------------------------------------------------
 
 
@@ -356,6 +378,7 @@ async def apply_plan(
             report.interrupted = True
             return report
     report.interrupted = stop.is_set()
+    report.warnings.extend(await _record_rules(conn, plan, state, report))
     calls, warnings, ids = verification_calls(plan, report.outcomes, test_calls)
     report.warnings.extend(warnings)
     if not report.ok:

@@ -59,6 +59,14 @@ def diff_resource(
             # text replaced by keys or keys by text: one change of the whole value
             fields = [f for f in fields if f.path.split(".")[0] != "metadata"]
             fields.append(FieldChange("metadata", have.get("metadata"), want.get("metadata")))
+    note = ""
+    if live.legacy_marker:
+        # an older sipctl wrote its marker into the rule's metadata, which every caller
+        # receives: the metadata is written again without it
+        fields = [f for f in fields if f.path.split(".")[0] != "metadata"]
+        raw = str(live.info.metadata) if live.info is not None else None
+        fields.append(FieldChange("metadata", raw, canonical(kind, model).get("metadata")))
+        note = "removes the ownership marker an older sipctl wrote into metadata"
     pw_change, push = _password(model, live, api_secret, adopt)
     if pw_change is not None:
         fields.append(pw_change)
@@ -77,6 +85,7 @@ def diff_resource(
         push_password=push,
     )
     change.method = choose_method(change)
+    change.note = note
     if push:
         change.note = "the server does not return the password: adopt sets it"
     return change
@@ -205,7 +214,10 @@ def inconsistencies(change: Change, result: LiveResource) -> list[str]:
         result.password.encode(), desired_password(change.desired).encode()
     ):
         out.append(f"{PASSWORD}: LiveKit holds another value")
-    if result.marker is None:
+    if change.kind == "dispatch_rule":
+        if result.legacy_marker:
+            out.append("metadata: sipctl's marker is still in it")
+    elif result.marker is None:
         out.append("sipctl's ownership marker is missing")
     return out
 

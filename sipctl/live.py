@@ -24,6 +24,8 @@ class LiveResource:
     password: str = field(default="", repr=False)
     info: Any = field(default=None, repr=False)  # the protobuf, for replace and digests
     error: str | None = None
+    # a dispatch rule whose metadata still carries the marker an older sipctl wrote there
+    legacy_marker: bool = False
 
     @property
     def managed(self) -> bool:
@@ -74,10 +76,19 @@ class LiveState:
     duplicates: list[Duplicate] = field(default_factory=list)
     # inbound trunk ID -> name, for dispatch rules' trunk references
     inbound_names: dict[str, str] = field(default_factory=dict)
+    # dispatch rule ID -> the marker of an inbound trunk whose ledger lists it
+    rule_owners: dict[str, Marker] = field(default_factory=dict)
     # every resource in the order read, per kind
     all: dict[Kind, list[LiveResource]] = field(default_factory=lambda: {k: [] for k in KINDS})
 
     def add(self, res: LiveResource) -> None:
+        if res.kind == "inbound_trunk" and res.marker is not None:
+            for rid in res.marker.rules:
+                self.rule_owners.setdefault(rid, res.marker)
+        elif res.kind == "dispatch_rule" and res.marker is None and res.id in self.rule_owners:
+            # recorded on an inbound trunk of its owner (inbound trunks are added first)
+            owner = self.rule_owners[res.id].owner
+            res.marker = Marker(owner=owner)
         self.all[res.kind].append(res)
         marker = res.marker
         if marker is None:

@@ -32,6 +32,9 @@ class Marker:
     auth_fingerprint: str | None = None
     # settings.owner of the config that manages it; None: a config without an owner
     owner: str | None = None
+    # on an inbound trunk: the IDs of the dispatch rules its owner manages among those
+    # that reference it (a rule's own metadata reaches every caller: no marker goes there)
+    rules: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"v": self.version}
@@ -39,6 +42,8 @@ class Marker:
             out["fp"] = self.auth_fingerprint
         if self.owner:
             out["o"] = self.owner
+        if self.rules:
+            out["r"] = list(self.rules)
         return out
 
 
@@ -51,12 +56,13 @@ class ParsedMetadata:
 def _marker_from(data: object) -> Marker | None:
     if not isinstance(data, dict):
         return None
-    fp, owner = data.get("fp"), data.get("o")
+    fp, owner, rules = data.get("fp"), data.get("o"), data.get("r")
     v = data.get("v", MARKER_VERSION)
     return Marker(
         version=v if isinstance(v, int) else MARKER_VERSION,
         auth_fingerprint=fp if isinstance(fp, str) else None,
         owner=owner if isinstance(owner, str) and owner else None,
+        rules=tuple(r for r in rules if isinstance(r, str)) if isinstance(rules, list) else (),
     )
 
 

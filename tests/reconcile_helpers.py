@@ -9,6 +9,7 @@ from livekit.protocol import sip as pb
 
 from sipctl.config.loader import Config
 from sipctl.live import LiveState
+from sipctl.livekit.mapping import from_proto
 from sipctl.livekit.state import build_state
 from sipctl.models import DispatchRule, InboundTrunk, OutboundTrunk, Settings, TestCall
 from sipctl.ownership import Marker, render_metadata
@@ -76,10 +77,13 @@ def rule_pb(
     managed: bool = True,
     **kw: Any,
 ) -> pb.SIPDispatchRuleInfo:
+    # sipctl records a rule's ownership on inbound trunks, not in the rule: live() marks
+    # the rules made here as managed
+    (_MANAGED_RULES.add if managed else _MANAGED_RULES.discard)(rid)
     return pb.SIPDispatchRuleInfo(
         sip_dispatch_rule_id=rid,
         name=name,
-        metadata=meta(None, None, managed),
+        metadata="",
         rule=pb.SIPDispatchRule(dispatch_rule_direct=pb.SIPDispatchRuleDirect(room_name=room)),
         trunk_ids=list(trunk_ids),
         **kw,
@@ -92,7 +96,16 @@ def live(
     rules: tuple[Any, ...] = (),
     owner: str | None = OWNER,
 ) -> LiveState:
-    return build_state(list(outbound), list(inbound), list(rules), owner)
+    state = build_state(list(outbound), list(inbound), [], owner)
+    for info in rules:
+        res = from_proto("dispatch_rule", info, state.inbound_names)
+        if res.marker is None and info.sip_dispatch_rule_id in _MANAGED_RULES:
+            res.marker = Marker(owner=owner)
+        state.add(res)
+    return state
+
+
+_MANAGED_RULES: set[str] = set()
 
 
 def out_model(**kw: Any) -> OutboundTrunk:

@@ -47,11 +47,22 @@ UNCERTAIN = "it may have been applied: `sipctl plan` shows what LiveKit holds"
 def marker_for(change: Change, api_secret: str) -> Marker:
     assert change.desired is not None
     pw = desired_password(change.desired)
+    live = change.live.marker if change.live is not None else None
+    if change.kind == "inbound_trunk" and live is not None and live.owner == change.owner:
+        # keep the rules ledger; apply brings it up to date after the rules are written
+        return Marker(
+            auth_fingerprint=fingerprint(pw, api_secret) if pw else None,
+            owner=change.owner,
+            rules=live.rules,
+        )
     return Marker(auth_fingerprint=fingerprint(pw, api_secret) if pw else None, owner=change.owner)
 
 
 def _metadata(change: Change, api_secret: str) -> str:
     assert change.desired is not None
+    if change.kind == "dispatch_rule":
+        # nothing of sipctl's in a rule: its ownership is recorded on inbound trunks
+        return mapping.metadata_for(change.desired, None, change.live)
     return mapping.metadata_for(change.desired, marker_for(change, api_secret))
 
 
@@ -73,7 +84,7 @@ async def create(
 
     async def lookup() -> Any:
         try:
-            found = await find_managed(api, conn, change.kind, change.name, change.owner)
+            found = await find_managed(api, conn, change.kind, change.name, change.owner, like=info)
         except SipctlError as exc:
             # an attempt failed and LiveKit cannot say whether it created the resource
             raise LiveKitError(
@@ -198,6 +209,14 @@ async def execute(
         return await update(api, conn, change, trunk_ids)
     except (UnreadableAnswer, TransientError) as exc:
         raise LiveKitError(f"{exc} ({UNCERTAIN})") from None
+
+
+async def write_trunk_metadata(
+    api: LiveKitAPI, conn: ConnectionLike, trunk_id: str, label: str, metadata: str
+) -> None:
+    """Record sipctl's bookkeeping (the rules ledger) in an inbound trunk's metadata."""
+    what = f"recording dispatch rule ownership on {label}"
+    await call(conn, what, lambda: api.sip.update_inbound_trunk_fields(trunk_id, metadata=metadata))
 
 
 def trunk_resolver(known: Mapping[str, str], created: Mapping[str, str]) -> TrunkIds:

@@ -276,6 +276,7 @@ def from_proto(kind: Kind, info: Any, trunk_names: Mapping[str, str] | None = No
     parsed = parse_metadata(info.metadata)
     password = getattr(info, "auth_password", "")
     res = LiveResource(kind, rid, name, None, parsed.marker, password, info=info)
+    res.legacy_marker = kind == "dispatch_rule" and parsed.marker is not None
     ctx = Context(trunk_names=trunk_names or {}, user_metadata=parsed.user)
     try:
         if not rid:
@@ -367,8 +368,13 @@ def update_args(
     return kw
 
 
-def metadata_for(model: Resource, marker: Marker) -> str:
-    """The metadata string to write: the user's keys plus sipctl's marker."""
+def metadata_for(model: Resource, marker: Marker | None, live: LiveResource | None = None) -> str:
+    """The metadata string to write: the user's keys plus sipctl's marker (none for a
+    dispatch rule). Live text that already means what the YAML declares is kept byte for
+    byte (LiveKit hands a rule's metadata to every caller as it is)."""
+    same = live is not None and live.model is not None and live.model.metadata == model.metadata
+    if same and marker is None and live is not None and not live.legacy_marker:
+        return str(live.info.metadata) if live.info is not None else ""
     return render_metadata(model.metadata, marker)
 
 

@@ -169,12 +169,32 @@ async def read_one(
 
 
 async def find_managed(
-    api: LiveKitAPI, conn: ConnectionLike, kind: Kind, name: str, owner: str | None
+    api: LiveKitAPI,
+    conn: ConnectionLike,
+    kind: Kind,
+    name: str,
+    owner: str | None,
+    like: Any = None,
 ) -> LiveResource | None:
-    """Look one resource of ``owner`` up by name (before retrying a create)."""
+    """Look one resource of ``owner`` up by name (before retrying a create). A dispatch
+    rule carries no marker (sipctl.ledger): the one found is the unrecorded rule of that
+    name whose rule and trunks are those of ``like``, the info that was sent."""
     lister = {"outbound_trunk": list_outbound, "inbound_trunk": list_inbound}.get(
         kind, list_dispatch
     )
     items = [from_proto(kind, i) for i in await lister(api, conn)]
+    if kind == "dispatch_rule":
+        return next(
+            (
+                r
+                for r in items
+                if r.name == name
+                and r.marker is None
+                and like is not None
+                and r.info.rule == like.rule
+                and list(r.info.trunk_ids) == list(like.trunk_ids)
+            ),
+            None,
+        )
     mine = (r for r in items if r.marker is not None and r.marker.owner == owner)
     return next((r for r in mine if r.name == name), None)
