@@ -46,6 +46,7 @@ class Builder:
         # (file, path, what): secrets written in the YAML, as a value or a ${VAR:-default}
         self.literal_secrets: list[tuple[Located, Path_, str]] = []
         self.unset_paths: set[Path_] = set()
+        self._substituted: dict[str, tuple[str, list[str], list[str]]] = {}
 
     def problem(self, doc: Located, path: Path_, message: str, severity: str = "error") -> None:
         pos = doc.pos(path)
@@ -104,8 +105,32 @@ class Builder:
             return value
         if not secret and "$" not in value:
             return value  # most strings: no reference, no secret, no regex pass
+        # A text substituted once without a problem gives the same result again (the
+        # environment does not change while loading): 10,000 trunks share one
+        # ${PASSWORD} reference.
+        done = self._substituted.get(value)
+        if done is not None:
+            out, refs, defaults = done
+        else:
+            out, refs, defaults = self._substitute(doc, path, value)
+        if secret:
+            if not refs:
+                self.literal_secrets.append((doc, path, "is a literal secret"))
+            elif defaults:
+                # a default is a secret written in the YAML, whether or not it is used
+                what = f"has a literal default (${{{defaults[0]}:-...}}), i.e. a literal secret"
+                self.literal_secrets.append((doc, path, what))
+            return Secret(out, source=", ".join(f"${{{r}}}" for r in refs))
+        return out
+
+    def _substitute(
+        self, doc: Located, path: Path_, value: str
+    ) -> tuple[str, list[str], list[str]]:
+        """``value`` with its references replaced, the variables it names and those with a
+        default; problems are reported at ``path`` (and the result is then not reused)."""
         refs: list[str] = []
         defaults: list[str] = []
+        problems = len(self.problems)
 
         def sub(m: re.Match[str]) -> str:
             if m.group(0) == "$${":
@@ -128,14 +153,8 @@ class Builder:
             return ""
 
         out = _VAR.sub(sub, value)
-        if secret:
-            if not refs:
-                self.literal_secrets.append((doc, path, "is a literal secret"))
-            elif defaults:
-                # a default is a secret written in the YAML, whether or not it is used
-                what = f"has a literal default (${{{defaults[0]}:-...}}), i.e. a literal secret"
-                self.literal_secrets.append((doc, path, what))
-            return Secret(out, source=", ".join(f"${{{r}}}" for r in refs))
-        return out
+        if len(self.problems) == problems:
+            self._substituted[value] = (out, refs, defaults)
+        return out, refs, defaults
 
     # -- validation --------------------------------------------------------------------

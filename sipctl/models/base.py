@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -75,6 +76,9 @@ class IncludeHeaders(StrEnum):
     all = "all"
 
 
+# Cached: a pure function of its text, and large configs repeat a few provider addresses
+# (10,000 trunks); what it refuses raises, and is not cached.
+@functools.lru_cache(maxsize=4096)
 def validate_address(value: str, field: str = "address") -> str:
     """What LiveKit accepts for a trunk address: host or host:port, not a SIP URI."""
     v = value.strip()
