@@ -122,6 +122,7 @@ class RuleEntry:
     name: str
     model: DispatchRule
     order: int = 0  # LiveKit lists by ID: the last tie-break
+    agents: tuple[str, ...] | None = None  # a live rule's room_config agents (else the model's)
 
 
 @dataclass(frozen=True)
@@ -506,7 +507,7 @@ def route(call: Call, trunks: Sequence[TrunkEntry], rules: Sequence[RuleEntry]) 
     decision.rule = best
     decision.room_name = room_name(best.model, call)
     decision.identity = participant_identity(best.model, call.from_) if call.from_ else None
-    decision.agents = rule_agents(best.model)
+    decision.agents = list(best.agents) if best.agents is not None else rule_agents(best.model)
     decision.detail = f"LiveKit puts the caller in room {decision.room_name}"
     return decision
 
@@ -554,10 +555,17 @@ def with_live(
             continue
         ids = list(getattr(res.info, "trunk_ids", []) or [])
         model = res.model.model_copy(update={"trunks": [id_to_key.get(i, i) for i in ids]})
-        ordered.append((res.id, RuleEntry(res.id, res.name or res.id, model)))
+        entry = RuleEntry(res.id, res.name or res.id, model, agents=live_agents(res.info))
+        ordered.append((res.id, entry))
     ordered.sort(key=lambda pair: pair[0])
-    out_rules = [RuleEntry(r.key, r.name, r.model, i) for i, (_, r) in enumerate(ordered)]
+    out_rules = [RuleEntry(r.key, r.name, r.model, i, r.agents) for i, (_, r) in enumerate(ordered)]
     return out_trunks, out_rules, warnings
+
+
+def live_agents(info: Any) -> tuple[str, ...]:
+    """Agent names in a live rule's ``room_config`` (the protobuf's)."""
+    config = getattr(info, "room_config", None)
+    return tuple(a.agent_name for a in getattr(config, "agents", ()) or ())
 
 
 def view(decision: Decision) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from sipctl.livekit.calls import ProbeSpec
 from sipctl.livekit.client import ConnectionLike, Session
 from sipctl.models import DispatchRule, TestCall
 from sipctl.results import DialResult, Reason, Verdict, expect_text
-from sipctl.route import RANDOM, Call, room_name, route, with_live
+from sipctl.route import RANDOM, Call, live_agents, room_name, route, with_live
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,11 @@ def _names(state: LiveState) -> dict[str, str]:
     }
 
 
-def _rule(state: LiveState, name: str) -> DispatchRule | None:
+def _rule(state: LiveState, name: str) -> tuple[DispatchRule, tuple[str, ...]] | None:
+    """The live rule's model and the agents its room_config dispatches."""
     for r in state.all["dispatch_rule"]:
         if r.name == name and isinstance(r.model, DispatchRule):
-            return r.model
+            return r.model, live_agents(r.info)
     return None
 
 
@@ -96,8 +97,10 @@ def judge_arrival(
             Reason.MISROUTED,
             f"arrived through {took}, not " + _expected(trunk, rule, call),
         )
-    model = _rule(state, rule)
-    if model is not None:
+    found = _rule(state, rule)
+    agents: tuple[str, ...] = ()
+    if found is not None:
+        model, agents = found
         pattern = room_name(model, Call(to=call.to, from_=call.from_ or ""))
         if not room_fits(pattern, record.room):
             return (
@@ -106,11 +109,20 @@ def judge_arrival(
                 f"arrived through {took}, but in room {record.room}, not as the rule names "
                 f"it ({pattern})",
             )
-    return (
-        Verdict.PASS,
-        None,
-        f"arrived in {_secs(record.arrived_at)} through {took}, in room {record.room}",
-    )
+    cause = f"arrived in {_secs(record.arrived_at)} through {took}, in room {record.room}"
+    if agents and record.dispatched is not None:
+        missing = [a for a in agents if a not in record.dispatched]
+        if missing:
+            return (
+                Verdict.FAIL,
+                Reason.MISROUTED,
+                f"{cause}, but agent {', '.join(missing)} of the rule's room_config was not "
+                "dispatched to it",
+            )
+        cause += f", agents {', '.join(agents)} dispatched"
+    elif agents:
+        cause += " (its agent dispatches could not be read)"
+    return Verdict.PASS, None, cause
 
 
 async def dial_arrival(

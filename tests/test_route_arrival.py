@@ -115,3 +115,24 @@ def test_room_fits() -> None:
     assert room_fits("support_+1555_<random>", "support_+1555_AbC123")
     assert not room_fits("support_+1555_<random>", "support_+1556_AbC123")
     assert room_fits("sales", "sales") and not room_fits("sales", "sales2")
+
+
+def _with_agents(agents: list[str]) -> LiveState:
+    s = state()
+    sales = next(r for r in s.all["dispatch_rule"] if r.name == "sales")
+    config = SimpleNamespace(agents=[SimpleNamespace(agent_name=a) for a in agents])
+    sales.info = SimpleNamespace(trunk_ids=["ST_main"], room_config=config)
+    return s
+
+
+def test_the_rules_agents_must_be_dispatched() -> None:
+    rec = arrived("sales")
+    rec.dispatched = ["sales-agent"]
+    verdict, _, cause = judge_arrival(call(), rec, _with_agents(["sales-agent"]))
+    assert verdict is Verdict.PASS and cause.endswith(", agents sales-agent dispatched")
+    rec.dispatched = []
+    verdict, reason, cause = judge_arrival(call(), rec, _with_agents(["sales-agent"]))
+    assert (verdict, reason) == (Verdict.FAIL, Reason.MISROUTED)
+    assert cause.endswith(
+        "but agent sales-agent of the rule's room_config was not dispatched to it"
+    )

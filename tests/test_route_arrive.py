@@ -82,6 +82,20 @@ def setup(tmp_path: Path, sandbox_factory: SandboxFactory) -> Iterator[tuple[San
         prov.stop()
 
 
+async def give_sales_an_agent(sb: Sandbox) -> None:
+    """room_config is not in sipctl's YAML yet: set it live (apply carries it over)."""
+    from livekit.protocol.agent_dispatch import RoomAgentDispatch
+    from livekit.protocol.room import RoomConfiguration
+
+    async with api.LiveKitAPI(sb.url, sb.api_key, sb.api_secret) as lk:
+        rules = (await lk.sip.list_dispatch_rule(api.ListSIPDispatchRuleRequest())).items
+        sales = next(r for r in rules if r.name == "sales")
+        sales.room_config.CopyFrom(
+            RoomConfiguration(agents=[RoomAgentDispatch(agent_name="sales-agent")])
+        )
+        await lk.sip.update_dispatch_rule(sales.sip_dispatch_rule_id, sales)
+
+
 def run(sb: Sandbox, config: Path, *args: str) -> tuple[int, str, str]:
     env = {**sb.env, "LAB_PASSWORD": (config / ".password").read_text()}
     result = CliRunner().invoke(cli, [args[0], "--config", str(config), *args[1:]], env=env)
@@ -93,6 +107,7 @@ def test_arrive_calls_pass_fail_and_leave_nothing(setup: tuple[Sandbox, Path]) -
     sb, config = setup
     code, out, err = run(sb, config, "apply", "--auto-approve", "--no-verify")
     assert code == 0, out + err
+    asyncio.run(give_sales_an_agent(sb))
     reports = config.parent
     code, out, err = run(
         sb,
@@ -114,6 +129,7 @@ def test_arrive_calls_pass_fail_and_leave_nothing(setup: tuple[Sandbox, Path]) -
     ok = results["sales-line"]
     assert (ok["verdict"], ok["expect"], ok["room"]) == ("pass", "arrive", "sales"), ok
     assert "through inbound trunk main-in and dispatch rule sales" in ok["cause"]
+    assert ok["cause"].endswith("in room sales, agents sales-agent dispatched"), ok
     support = results["support-line"]
     assert support["verdict"] == "pass", support
     assert support["room"].startswith("support_+15557770000_")

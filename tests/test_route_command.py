@@ -124,6 +124,8 @@ def test_live_adds_unmanaged_resources(tmp_path: Path, sandbox: Any) -> None:
     import asyncio
 
     from livekit import api
+    from livekit.protocol.agent_dispatch import RoomAgentDispatch
+    from livekit.protocol.room import RoomConfiguration
 
     from tests.reconcile_helpers import sipctl
 
@@ -143,6 +145,9 @@ def test_live_adds_unmanaged_resources(tmp_path: Path, sandbox: Any) -> None:
                         rule=api.SIPDispatchRule(
                             dispatch_rule_direct=api.SIPDispatchRuleDirect(room_name="old")
                         ),
+                        room_config=RoomConfiguration(
+                            agents=[RoomAgentDispatch(agent_name="legacy-agent")]
+                        ),
                     )
                 )
             )
@@ -161,6 +166,7 @@ def test_live_adds_unmanaged_resources(tmp_path: Path, sandbox: Any) -> None:
         "legacy-rule",
         "old",
     )
+    assert data["agents"] == ["legacy-agent"]  # from the live rule's room_config
     # the declared resources still take their own numbers
     declared = sipctl(sandbox, tmp_path, "route", "+15550700001", "--live", "--format", "json")
     assert json.loads(declared.stdout)["dispatch_rule"] == "sales"

@@ -55,6 +55,8 @@ class ArrivalRecord:
     room: str | None = None
     identity: str | None = None
     attributes: dict[str, str] = field(default_factory=dict)
+    # agent names dispatched to the room (AgentDispatchService ListDispatch); None: unknown
+    dispatched: list[str] | None = None
     cleanup_error: str | None = None
 
 
@@ -103,6 +105,15 @@ async def _find(api: LiveKitAPI, probe_room: str, to: str, caller: str) -> Any:
     return None
 
 
+async def _dispatched(api: LiveKitAPI, room: str) -> list[str] | None:
+    """The agents dispatched to ``room`` (a rule's room_config dispatches them)."""
+    try:
+        return [d.agent_name for d in await api.agent_dispatch.list_dispatch(room_name=room)]
+    except (ServerError, OSError, TimeoutError) as exc:
+        log.debug("listing the agent dispatches of %s failed: %s", room, exc)
+        return None
+
+
 async def read_routing(api: LiveKitAPI, conn: ConnectionLike) -> LiveState:
     """The live inbound trunks and dispatch rules (to name what a call took)."""
     inbound, rules = await asyncio.gather(list_inbound(api, conn), list_dispatch(api, conn))
@@ -143,6 +154,7 @@ async def place_and_watch(
                 record.room, p = found
                 record.identity = p.identity
                 record.attributes = dict(p.attributes)
+                record.dispatched = await _dispatched(api, record.room)
                 break
             await asyncio.sleep(POLL)
         return record
