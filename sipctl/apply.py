@@ -158,8 +158,11 @@ def _break_cycles(
 # --- running ---------------------------------------------------------------------------
 
 
-def _known_trunk_ids(state: LiveState) -> dict[str, str]:
+def _known_trunk_ids(state: LiveState, plan: Plan | None = None) -> dict[str, str]:
     ids = {name: r.id for name, r in state.managed["inbound_trunk"].items()}
+    for old, new in (plan.renames.get("inbound_trunk", {}) if plan else {}).items():
+        if old in ids:
+            ids[new] = ids[old]  # renamed in place: same ID
     for name, group in state.unmanaged["inbound_trunk"].items():
         if len(group) == 1 and name not in ids:
             ids[name] = group[0].id  # adopted by this plan (or referenced by name)
@@ -192,7 +195,7 @@ async def run_changes(
     done = {c.key: asyncio.Event() for c in changes}
     sem = asyncio.Semaphore(max(1, parallelism))
     created: dict[str, str] = {}
-    resolve = adapter.trunk_resolver(_known_trunk_ids(state), created)
+    resolve = adapter.trunk_resolver(_known_trunk_ids(state, plan), created)
 
     async with connect(conn) as api:
 
@@ -246,7 +249,8 @@ async def run_changes(
 
         async def _read_back(c: Change, rid: str) -> str | None:
             """Why the resource LiveKit holds now is not what the plan wrote, if it is not."""
-            names = {v: k for k, v in {**_known_trunk_ids(state), **created}.items()}
+            known = {**_known_trunk_ids(state), **_known_trunk_ids(state, plan), **created}
+            names = {v: k for k, v in known.items()}
             try:
                 back = await read_one(api, conn, c.kind, rid, names)
             except SipctlError as exc:
@@ -297,7 +301,11 @@ def verification_calls(
         c = o.change
         if c.kind != "outbound_trunk" or o.status != "applied" or o.id is None:
             continue
-        if c.action == "create" or c.action == "update" or (c.action == "adopt" and c.fields):
+        if (
+            c.action == "create"
+            or c.action == "update"
+            or (c.action in ("adopt", "rename") and c.fields)
+        ):
             changed[c.name] = o.id
     calls = [
         (name, tc)

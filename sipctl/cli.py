@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "command",
         "Check the config and report every problem.",
     ),
+    "output": ("sipctl.commands.output", "command", "Print the IDs of the managed resources."),
     "plan": ("sipctl.commands.plan", "command", "Show what apply would change in LiveKit."),
     "apply": ("sipctl.commands.apply", "command", "Make LiveKit match the config, then verify."),
     "import": ("sipctl.commands.importer", "command", "Write YAML for live LiveKit resources."),

@@ -193,6 +193,9 @@ CARRIED: dict[str, tuple[str, ...]] = {
     "dispatch_rule": ("room_config",),
 }
 
+# Model fields that are sipctl's own, not LiveKit's (no protobuf field, no canonical form).
+CONFIG_ONLY: tuple[str, ...] = ("renamed_from",)
+
 ENUMS: tuple[type[StrEnum], ...] = (Transport, IncludeHeaders, Encryption)
 
 

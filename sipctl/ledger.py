@@ -45,6 +45,8 @@ def _after_apply(
         if c.action == "delete":
             ids.pop(c.name, None)
         elif o.id is not None:
+            if c.renamed_from is not None:
+                ids.pop(c.renamed_from, None)
             ids[c.name] = o.id
             changed[c.name] = c
     return ids, changed
@@ -76,13 +78,14 @@ def ledger_writes(
             wanted[t].add(rid)
     writes: list[LedgerWrite] = []
     for name, tid in sorted(trunks.items()):
-        live = state.managed["inbound_trunk"].get(name)
+        change = trunk_changes.get(name)
+        was = change.renamed_from if change is not None and change.renamed_from else name
+        live = state.managed["inbound_trunk"].get(was)
         written = markers.get(name)
         current = written or (live.marker if live is not None else None) or Marker()
         rules = tuple(sorted(wanted[name]))
         if rules == current.rules and (written is None or written.rules == rules):
             continue
-        change = trunk_changes.get(name)
         model = change.desired if change is not None else live.model if live else None
         if not isinstance(model, InboundTrunk):
             continue

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from sipctl.canonical import canonical
 from sipctl.config.model import Config
 from sipctl.diff import create_fields, diff_resource
 from sipctl.errors import LiveKitError, SipctlError
@@ -76,12 +77,14 @@ def make_plan(
 
     plan = Plan([], [], [], _no_safety(), allow_delete, tuple(targets), owner=owner)
     plan.take_ownership = tuple(take_ownership)
+    plan.renames = _renames(config, state)
     for kind in KINDS:
         _plan_kind(plan, kind, declared(config, kind), state, api_secret, scope)
     changes = plan.changes
     for c in changes:
         c.owner = owner
     _check_rule_trunks(config, state, changes, scope)
+    plan.warnings.extend(likely_renames(plan))
     _check_deletes_have_owner(plan)
     plan.safety = Safety(
         managed=state.count_managed(),
@@ -112,10 +115,20 @@ def _plan_kind(
 ) -> None:
     """The changes and listings of one kind."""
     claimed: set[str] = set()
+    renamed = {old: new for old, new in plan.renames[kind].items()}
     for name, model in wanted.items():
         if not scope(kind, name):
             continue
         live = state.managed[kind].get(name)
+        old = next((o for o, n in renamed.items() if n == name), None)
+        if live is None and old is not None:
+            # renamed in place: the live resource keeps its ID (voice agents dial by it)
+            was = state.managed[kind][old]
+            change = diff_resource(kind, name, model, was, api_secret, adopt=True)
+            assert change is not None
+            change.action, change.renamed_from = "rename", old
+            plan.changes.append(change)
+            continue
         if live is not None:
             change = diff_resource(kind, name, model, live, api_secret, adopt=False)
             if change is not None:
@@ -161,7 +174,7 @@ def _plan_kind(
                 "manages but no sipctl marker: it is not managed (rename or delete it)"
             )
     for name, live in state.managed[kind].items():
-        if name in wanted or not scope(kind, name):
+        if name in wanted or name in renamed or not scope(kind, name):
             continue
         if plan.allow_delete:
             plan.changes.append(Change("delete", kind, name, live.id, "delete", live=live))
@@ -176,6 +189,62 @@ def _plan_kind(
     for name, group in state.others[kind].items():
         if name not in claimed and scope(kind, name):
             plan.other_owners.extend(group)
+
+
+def _renames(config: Config, state: LiveState) -> dict[str, dict[str, str]]:
+    """kind -> old name -> new name, for declared ``renamed_from`` names that live on (an
+    old name that no longer exists is ignored, so the key may stay in the YAML). Live
+    dispatch rules then name a renamed inbound trunk by its new name."""
+    out: dict[str, dict[str, str]] = {k: {} for k in KINDS}
+    for kind in KINDS:
+        wanted = declared(config, kind)
+        for name, model in wanted.items():
+            if name in state.managed[kind]:
+                continue
+            for old in model.renamed_from:
+                if old in wanted:
+                    raise SipctlError(
+                        f"{describe(kind, name)} is renamed from {old!r}, which the config "
+                        f"still declares ({_where(config, kind, old)}): remove one of them"
+                    )
+                if old in state.managed[kind] and old not in out[kind]:
+                    out[kind][old] = name
+                    break
+    trunks = out["inbound_trunk"]
+    if trunks:
+        for res in state.all["dispatch_rule"]:
+            if res.model is not None and any(t in trunks for t in res.model.trunks):  # type: ignore[union-attr]
+                names = [trunks.get(t, t) for t in res.model.trunks]  # type: ignore[union-attr]
+                res.model = res.model.model_copy(update={"trunks": names})
+    return out
+
+
+def plan_renamed(state: LiveState, changes: Sequence[Change]) -> set[str]:
+    """The new names of inbound trunks renamed by ``changes``."""
+    return {c.name for c in changes if c.kind == "inbound_trunk" and c.action == "rename"}
+
+
+def _where(config: Config, kind: str, name: str) -> str:
+    return config.declared_at.get((SECTION_OF[kind], name), "in the config")
+
+
+def likely_renames(plan: Plan) -> list[str]:
+    """A create whose content equals an orphan's or a delete's: probably a rename."""
+    gone = [c.live for c in plan.changes if c.action == "delete" and c.live] + plan.orphaned
+    out = []
+    for c in plan.changes:
+        if c.action != "create" or c.desired is None:
+            continue
+        want = canonical(c.kind, c.desired)
+        for res in gone:
+            same = res.model is not None and canonical(res.kind, res.model) == want
+            if res.kind == c.kind and same:
+                out.append(
+                    f"{describe(c.kind, c.name)} looks like a rename of {res.label()}: "
+                    f"add renamed_from: [{res.name}] to keep its ID"
+                )
+                break
+    return out
 
 
 def _claimable(state: LiveState, kind: Kind, name: str, take: Sequence[str]) -> LiveResource | None:
@@ -261,6 +330,7 @@ def _check_rule_trunks(
         for t in c.desired.trunks:
             exists = (
                 t in state.managed["inbound_trunk"]
+                or t in plan_renamed(state, changes)
                 or len(state.unmanaged["inbound_trunk"].get(t, [])) == 1
             )
             if not exists and t not in creating:

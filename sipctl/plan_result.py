@@ -13,7 +13,7 @@ from sipctl.live import LiveResource
 from sipctl.models import Resource
 from sipctl.secrets import MASK
 
-Action = Literal["create", "update", "delete", "adopt"]
+Action = Literal["create", "update", "delete", "adopt", "rename"]
 Method = Literal["create", "update", "replace", "delete"]
 PASSWORD = "auth.password"
 
@@ -47,12 +47,17 @@ class Change:
     push_password: bool = False
     note: str = ""
     owner: str | None = None  # the owner its marker records (settings.owner)
+    renamed_from: str | None = None  # a rename: the live name it had
 
     @property
     def key(self) -> str:
         return f"{self.kind}/{self.name}"
 
     def label(self) -> str:
+        if self.renamed_from is not None:
+            return f"{describe(self.kind, self.renamed_from)} -> {self.name!r}" + (
+                f" ({self.id})" if self.id else ""
+            )
         return describe(self.kind, self.name, self.id)
 
     def changed(self) -> set[str]:
@@ -102,6 +107,8 @@ class Plan:
     take_ownership: tuple[str, ...] = ()
     # marked by another owner (never touched), or without owner while this config has one
     other_owners: list[LiveResource] = field(default_factory=list)
+    # kind -> old name -> new name (renamed_from)
+    renames: dict[str, dict[str, str]] = field(default_factory=dict)
     unowned: list[LiveResource] = field(default_factory=list)
     # scope -> key -> digest, and their checksum: filled by sipctl.saved_plan
     digests: dict[str, dict[str, str]] | None = None
@@ -130,7 +137,7 @@ class Plan:
         # An adopt updates the live resource in place (it writes the marker): it counts as
         # an update in the summary line, whose shape pipelines parse; the blocks above and
         # the JSON say "adopt".
-        updates = self.count("update") + self.count("adopt")
+        updates = self.count("update") + self.count("adopt") + self.count("rename")
         # ", N orphaned" only when there are orphans: the line keeps its shape otherwise
         orphans = f", {len(self.orphaned)} orphaned" if self.orphaned else ""
         return (

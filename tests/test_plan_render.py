@@ -95,7 +95,16 @@ def test_json_is_versioned_ordered_and_round_trips() -> None:
         "text": "Plan: 1 to create, 2 to update, 1 to delete.",
     }
     update = next(c for c in doc["changes"] if c["action"] == "update")
-    assert list(update) == ["action", "kind", "name", "id", "method", "fields", "note"]
+    assert list(update) == [
+        "action",
+        "kind",
+        "name",
+        "id",
+        "method",
+        "renamed_from",
+        "fields",
+        "note",
+    ]
     assert update["method"] == "replace"
     assert {
         "path": "address",

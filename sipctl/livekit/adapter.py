@@ -145,6 +145,8 @@ async def update(
         old=change.live.model if change.live is not None else None,
         trunk_ids=trunk_ids,
     )
+    if change.renamed_from is not None:
+        kw["name"] = change.name  # in place: the ID stays
     send = getattr(api.sip, _UPDATE[change.kind])
     got = await call(conn, f"updating {change.label()}", lambda: send(rid, **kw))
     return _answer(change, got)

@@ -84,9 +84,11 @@ def _media_alias(data: object) -> object:
 
 
 class _WithMedia(Strict):
-    """``media`` with LiveKit's normalisations, for trunks and dispatch rules alike."""
+    """``media`` with LiveKit's normalisations, for trunks and dispatch rules alike; and
+    ``renamed_from``, the earlier names whose live resource this one keeps (its ID)."""
 
     media: Media | None = None
+    renamed_from: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod

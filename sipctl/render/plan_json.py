@@ -68,6 +68,7 @@ def _change(c: Change) -> dict[str, Any]:
         "name": c.name,
         "id": c.id,
         "method": c.method,
+        "renamed_from": c.renamed_from,
         "fields": [_field(f) for f in c.fields],
         "note": c.note,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sipctl.plan_result import Plan
 from sipctl.render import plan_text
 
-_ICON = {"create": "➕", "update": "✏️", "delete": "🗑️", "adopt": "📌"}
+_ICON = {"create": "➕", "update": "✏️", "delete": "🗑️", "adopt": "📌", "rename": "🔤"}
 
 
 def _cell(text: str) -> str:

@@ -24,8 +24,14 @@ from sipctl.durations import format_duration
 from sipctl.plan_result import Change, FieldChange, Plan
 from sipctl.secrets import MASK
 
-SYMBOL = {"create": "+", "update": "~", "delete": "-", "adopt": "~"}
-COLOR = {"create": "green", "update": "yellow", "delete": "red", "adopt": "cyan"}
+SYMBOL = {"create": "+", "update": "~", "delete": "-", "adopt": "~", "rename": "~"}
+COLOR = {
+    "create": "green",
+    "update": "yellow",
+    "delete": "red",
+    "adopt": "cyan",
+    "rename": "yellow",
+}
 _PLAIN = re.compile(r"^[^\s\"'\[\]{},#][^\"\[\]{},]*(?<!\s)$")
 _DURATIONS = ("ringing_timeout", "max_call_duration", "media.media_timeout")
 
@@ -63,6 +69,8 @@ def field_line(f: FieldChange, create: bool) -> str:
 
 def header(c: Change) -> str:
     ident = f" ({c.id})" if c.id else ""
+    if c.renamed_from is not None:
+        return f"~ rename {c.kind} {c.renamed_from} -> {c.name}{ident}"
     return f"{SYMBOL[c.action]} {c.action} {c.kind} {c.name}{ident}"
 
 
