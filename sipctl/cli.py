@@ -81,7 +81,8 @@ class LazyGroup(click.Group):
 EPILOG = """\b
 Exit codes: 0 success; 1 error (config, connection, auth, failed apply);
 2 plan --detailed-exitcode found changes; 3 a test call or verification dial failed.
-Connection: LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET (or --url/--api-key/--api-secret).
+Connection: LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET (or --url/--api-key/--api-secret),
+or --project NAME (LIVEKIT_PROJECT): a project of the lk CLI's ~/.livekit/cli-config.yaml.
 """
 
 
