@@ -77,7 +77,7 @@ async def probe(
             ringing_timeout=Duration(seconds=3),
         )
     )
-    await asyncio.sleep(HOLD)
+    await asyncio.sleep(HOLD + (2 if check.expect == "echo" else 0))
     await lk.room.delete_room(api.DeleteRoomRequest(room=room))
     heard = await listener.finish()
     assert heard.error is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from array import array
+from typing import Any
 
 
 def _ulaw(byte: int) -> int:
@@ -53,12 +54,53 @@ def alaw_encode(sample: int) -> int:
 
 def decode(payload: bytes, alaw: bool) -> bytes:
     """G.711 payload to little-endian 16-bit PCM."""
+    if _np is not None:
+        return bytes(_np_tables()[1 if alaw else 0][_np.frombuffer(payload, _np.uint8)].tobytes())
     table = ALAW_TO_PCM if alaw else ULAW_TO_PCM
     return struct.pack(f"<{len(payload)}h", *(table[b] for b in payload))
 
 
 def encode(pcm: bytes, alaw: bool) -> bytes:
     """Little-endian 16-bit PCM to a G.711 payload."""
+    if _np is not None:
+        samples16 = _np.frombuffer(pcm[: len(pcm) // 2 * 2], "<i2").astype(_np.int32) + 32768
+        return bytes(_np_tables()[3 if alaw else 2][samples16].tobytes())
     samples = struct.unpack(f"<{len(pcm) // 2}h", pcm[: len(pcm) // 2 * 2])
     enc = alaw_encode if alaw else ulaw_encode
     return bytes(enc(s) for s in samples)
+
+
+# With numpy (the audio extra, which is what streams real audio through the bridge), the
+# same tables as whole-array lookups: ~20 us a frame instead of ~200 us (and ~1 ms under
+# coverage's line tracing), so many calls with audio fit one event loop.
+try:
+    import numpy as _np
+except ImportError:  # base install: the bridge sends silence only
+    _np = None  # type: ignore[assignment,unused-ignore]
+
+_NP_TABLES: list[Any] = []
+
+
+def _np_tables() -> list[Any]:
+    """[u-law->PCM, A-law->PCM, PCM->u-law, PCM->A-law], built on first use (the encoders
+    above, vectorised over every 16-bit value)."""
+    if not _NP_TABLES:
+        assert _np is not None
+        v = _np.arange(-32768, 32768, dtype=_np.int64)
+        bits = lambda m: _np.floor(_np.log2(_np.maximum(m, 1))).astype(_np.int64) + 1  # noqa: E731
+        mag = _np.minimum(_np.abs(v), 32635) + 0x84
+        exp = _np.clip(bits(mag) - 8, 0, 7)
+        ulaw = ~(_np.where(v < 0, 0x80, 0) | (exp << 4) | ((mag >> (exp + 3)) & 0x0F)) & 0xFF
+        amag = _np.minimum(_np.abs(v), 32767)
+        aexp = _np.maximum(bits(amag) - 8, 0)
+        code = _np.where(amag < 256, amag >> 4, (aexp << 4) | ((amag >> (aexp + 3)) & 0x0F))
+        alaw = (_np.where(v >= 0, 0x80, 0) | code) ^ 0x55
+        _NP_TABLES.extend(
+            [
+                _np.array(ULAW_TO_PCM, dtype="<i2"),
+                _np.array(ALAW_TO_PCM, dtype="<i2"),
+                ulaw.astype(_np.uint8),
+                alaw.astype(_np.uint8),
+            ]
+        )
+    return _NP_TABLES
