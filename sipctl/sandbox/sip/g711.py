@@ -81,18 +81,22 @@ except ImportError:  # base install: the bridge sends silence only
 _NP_TABLES: list[Any] = []
 
 
+def _bit_length(m: Any) -> Any:
+    assert _np is not None
+    return _np.floor(_np.log2(_np.maximum(m, 1))).astype(_np.int64) + 1
+
+
 def _np_tables() -> list[Any]:
     """[u-law->PCM, A-law->PCM, PCM->u-law, PCM->A-law], built on first use (the encoders
     above, vectorised over every 16-bit value)."""
     if not _NP_TABLES:
         assert _np is not None
         v = _np.arange(-32768, 32768, dtype=_np.int64)
-        bits = lambda m: _np.floor(_np.log2(_np.maximum(m, 1))).astype(_np.int64) + 1  # noqa: E731
         mag = _np.minimum(_np.abs(v), 32635) + 0x84
-        exp = _np.clip(bits(mag) - 8, 0, 7)
+        exp = _np.clip(_bit_length(mag) - 8, 0, 7)
         ulaw = ~(_np.where(v < 0, 0x80, 0) | (exp << 4) | ((mag >> (exp + 3)) & 0x0F)) & 0xFF
         amag = _np.minimum(_np.abs(v), 32767)
-        aexp = _np.maximum(bits(amag) - 8, 0)
+        aexp = _np.maximum(_bit_length(amag) - 8, 0)
         code = _np.where(amag < 256, amag >> 4, (aexp << 4) | ((amag >> (aexp + 3)) & 0x0F))
         alaw = (_np.where(v >= 0, 0x80, 0) | code) ^ 0x55
         _NP_TABLES.extend(
