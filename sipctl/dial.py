@@ -14,7 +14,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sipctl.aio import wait_all
 from sipctl.errors import SipctlError
@@ -28,14 +28,12 @@ from sipctl.livekit.calls import (
 )
 from sipctl.livekit.client import ConnectionLike, Session, connect, translate_error
 from sipctl.livekit.records import CallRecord
+from sipctl.livekit.rtc import AudioListener
 from sipctl.models import Settings, TestCall
 from sipctl.results import DialEvent, DialResult, Reason, Verdict, expect_text
 from sipctl.route_arrival import dial_arrival
 from sipctl.signals import on_signals
 from sipctl.verdict import SIP_PHRASES, Judgement, judge, with_audio
-
-if TYPE_CHECKING:
-    from sipctl.livekit.rtc import AudioListener
 
 log = logging.getLogger(__name__)
 
@@ -277,8 +275,6 @@ class DialRunner:
         """For a call with ``audio``: join its room before dialling (sipctl.livekit.rtc)."""
         if call.audio is None:
             return None
-        from sipctl.livekit.rtc import AudioListener
-
         listener = AudioListener(self.conn, spec.room, spec.identity, name, call.audio)
         await listener.start()
         return listener

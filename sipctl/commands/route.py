@@ -3,6 +3,7 @@ not the others (offline, from the config; ``--live`` adds live resources)."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import sys
 
@@ -17,6 +18,9 @@ from sipctl.commands.common import (
     load,
 )
 from sipctl.exitcodes import ExitCode
+from sipctl.reconcile import read_live
+from sipctl.render import route_json, route_text
+from sipctl.route import Call, from_config, route, view, with_live
 
 # DTMF keys a caller can type at LiveKit's PIN prompt ('#' ends the PIN).
 _PIN_KEYS = set("0123456789*ABCDabcd")
@@ -77,16 +81,9 @@ def command(
     rule does not take the call. Exit 0 when the call reaches a room, 1 when it does not;
     130 when interrupted (Ctrl-C).
     """
-    from sipctl.route import Call, from_config, route, view
-
     config = load(opts)
     trunks, rules = from_config(config)
     if live:
-        import asyncio
-
-        from sipctl.reconcile import read_live
-        from sipctl.route import with_live
-
         state = asyncio.run(read_live(conn.get()))
         trunks, rules, warnings = with_live(trunks, rules, state)
         for w in warnings:
@@ -94,11 +91,7 @@ def command(
     call = Call(to=number, from_=from_ or "", source_ip=source_ip or "", pin=pin)
     data = view(route(call, trunks, rules))
     if fmt == "json":
-        from sipctl.render import route_json
-
         click.echo(route_json.render(data), nl=False)
     else:
-        from sipctl.render import route_text
-
         click.echo(route_text.render(data, color=opts.color), nl=False, color=opts.color)
     sys.exit(ExitCode.OK if data["landed"] else ExitCode.ERROR)

@@ -33,7 +33,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from sipctl.config.yamlsource import MAX_DEPTH, MAX_NODES
+from sipctl.config.limits import MAX_DEPTH, MAX_NODES
 
 
 class _Unsure(Exception):

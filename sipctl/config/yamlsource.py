@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sipctl.config import fastyaml
+from sipctl.config.limits import MAX_DEPTH, MAX_NODES
 from sipctl.errors import Problem
 
 if TYPE_CHECKING:
@@ -23,10 +25,6 @@ Path_ = tuple[str | int, ...]
 # libyaml's C parser when present (about 4x faster on large configs); same node graph.
 _LOADER: Any = None
 _STR_TAG = "tag:yaml.org,2002:str"
-
-# Bounds that keep hostile input (alias bombs, deep nesting) from hanging the loader.
-MAX_NODES = 200_000
-MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -173,8 +171,6 @@ def load_yaml(file: Path, display: str, text: str) -> tuple[Located | None, list
 
     The fast reader first; when it is unsure (or the file has a problem), this module's
     own reader, which keeps every position."""
-    from sipctl.config import fastyaml
-
     data = fastyaml.parse(text)
     if data is not None:
         return _LazyLocated(file, display, text, data), []

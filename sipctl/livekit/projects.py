@@ -67,7 +67,7 @@ def _read(path: Path, warnings: list[str]) -> dict[str, Any]:
             f"warning: {path} should have permissions 600: it holds API secrets and is open "
             f"to others (mode {stat.S_IMODE(mode):03o}); run `chmod 600 {path}`"
         )
-    import yaml
+    import yaml  # deferred: PyYAML costs start-up, and most runs read no lk config file
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

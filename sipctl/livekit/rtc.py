@@ -23,6 +23,8 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from livekit import api
+
 from sipctl.audio import FRAME_SAMPLES, RATE, Heard, echo_frame
 from sipctl.livekit.client import ConnectionLike
 
@@ -44,8 +46,6 @@ def listener_identity(call: str) -> str:
 def listener_token(
     conn: ConnectionLike, room: str, identity: str, call: str, *, publish: bool
 ) -> str:
-    from livekit import api
-
     grants = api.VideoGrants(
         room_join=True,
         room=room,
@@ -91,7 +91,7 @@ class AudioListener:
         return self.check.expect == "echo"
 
     async def start(self) -> None:
-        import livekit.rtc as rtc
+        import livekit.rtc as rtc  # optional: the audio extra
 
         room = rtc.Room()
         self._room = room
@@ -141,13 +141,13 @@ class AudioListener:
             publication.set_subscribed(True)
 
     def _on_track(self, track: Any, publication: Any, participant: Any) -> None:
-        import livekit.rtc as rtc
+        import livekit.rtc as rtc  # optional: the audio extra
 
         if participant.identity == self.sip_identity and track.kind == rtc.TrackKind.KIND_AUDIO:
             self._spawn(self._record(track))
 
     async def _record(self, track: Any) -> None:
-        import livekit.rtc as rtc
+        import livekit.rtc as rtc  # optional: the audio extra
 
         stream = rtc.AudioStream(track, sample_rate=RATE, num_channels=1)
         try:
@@ -161,7 +161,7 @@ class AudioListener:
             await stream.aclose()
 
     async def _send_pattern(self, source: Any) -> None:
-        import livekit.rtc as rtc
+        import livekit.rtc as rtc  # optional: the audio extra
 
         start = time.monotonic()
         self._sent_from = start

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -39,8 +40,6 @@ AUDIO_INSTALL = "pip install 'sipctl[audio]'"
 
 
 def _rtc_sdk_installed() -> bool:
-    import importlib.util
-
     try:
         return importlib.util.find_spec("livekit.rtc") is not None
     except (ImportError, ValueError):

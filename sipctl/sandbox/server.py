@@ -130,6 +130,7 @@ class SandboxServer:
         self.agent_dispatch = AgentDispatchService(self.rooms)
         self.inbound: Any = None
         if config.sip_port is not None:
+            # deferred: inbound needs the SIP bridge, which may be unavailable (above)
             from sipctl.sandbox.inbound import InboundServer
 
             self.inbound = InboundServer(

@@ -17,12 +17,28 @@ plain 404 and the server logs how to install it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from typing import Protocol
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from sipctl.sandbox.server import SandboxServer
+from sipctl.sandbox.auth import Verifier
+from sipctl.sandbox.rooms import RoomRegistry
+
+
+class ServerView(Protocol):
+    """What the real-time side takes from the server (a protocol: rtc and the server
+    must not import each other)."""
+
+    @property
+    def log(self) -> logging.Logger: ...
+    @property
+    def rooms(self) -> RoomRegistry: ...
+    @property
+    def verifier(self) -> Verifier: ...
+    @property
+    def bridge(self) -> object: ...
+
 
 INSTALL_HINT = "pip install 'sipctl[audio]'"
 NOT_FOUND = "404 page not found\n"  # Go's http.NotFound body
@@ -32,7 +48,7 @@ def _not_found() -> web.Response:
     return web.Response(status=404, text=NOT_FOUND, content_type="text/plain")
 
 
-def add_routes(app: web.Application, server: SandboxServer) -> None:
+def add_routes(app: web.Application, server: ServerView) -> None:
     """Register ``/rtc*`` on the sandbox's app (before its catch-all route)."""
     try:
         from sipctl.sandbox.rtc.service import RtcService
