@@ -132,7 +132,7 @@ class AudioListener:
 
     def _on_published(self, publication: Any, participant: Any) -> None:
         """Subscribe to the SIP participant's audio, and to nothing else in the room."""
-        import livekit.rtc as rtc
+        import livekit.rtc as rtc  # optional: the audio extra
 
         if (
             participant.identity == self.sip_identity
