@@ -177,6 +177,7 @@ async def run_changes(
     parallelism: int,
     stop: asyncio.Event | None = None,
     outcomes: Sequence[Outcome] | None = None,
+    warnings: list[str] | None = None,
     on_change: Callable[[str, Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Apply every change of ``plan``; one :class:`Outcome` per change, in plan order.
@@ -195,6 +196,7 @@ async def run_changes(
     done = {c.key: asyncio.Event() for c in changes}
     sem = asyncio.Semaphore(max(1, parallelism))
     created: dict[str, str] = {}
+    readback_warnings: list[str] = warnings if warnings is not None else []
     resolve = adapter.trunk_resolver(_known_trunk_ids(state, plan), created)
 
     async with connect(conn) as api:
@@ -257,7 +259,7 @@ async def run_changes(
                 return f"written, but it could not be read back to check it ({exc}); {UNCERTAIN}"
             if back is None:
                 return "written, but LiveKit does not list it afterwards"
-            problems = inconsistencies(c, back)
+            problems = inconsistencies(c, back, readback_warnings)
             if not problems:
                 return None
             return "LiveKit holds something else than planned: " + "; ".join(problems)
@@ -380,6 +382,7 @@ async def apply_plan(
                 parallelism=parallelism or settings.parallelism,
                 stop=stop,
                 outcomes=report.outcomes,
+                warnings=report.warnings,
                 on_change=on_change,
             )
         except asyncio.CancelledError:

@@ -64,6 +64,8 @@ def form(spec: FieldSpec, v: Any) -> Any:
         return v.value if v is not None else spec.default
     if kind is Value.METADATA:
         return dict(v) if isinstance(v, dict) else v
+    if kind is Value.ROOM_CONFIG:
+        return v.model_dump(mode="json") if v is not None else None
     if kind is Value.RULE:
         which = rule_which(v)
         return {which: getattr(v, which).model_dump(mode="json")}

@@ -196,10 +196,13 @@ def _password(
     return change, False
 
 
-def inconsistencies(change: Change, result: LiveResource) -> list[str]:
+def inconsistencies(
+    change: Change, result: LiveResource, warnings: list[str] | None = None
+) -> list[str]:
     """Where what LiveKit holds after a write differs from what the plan meant to write
     (Terraform's "provider produced an inconsistent result"): one line per field with
-    both values. Passwords only when the server returns them."""
+    both values. Passwords only when the server returns them. A difference in a field
+    some servers do not know yet (``readback="warn"``) goes to ``warnings`` instead."""
     assert change.desired is not None
     if result.model is None:
         return [f"LiveKit's answer cannot be read: {result.error}"]
@@ -210,6 +213,19 @@ def inconsistencies(change: Change, result: LiveResource) -> list[str]:
         for f in (_deep_fields(have, want) if want != have else [])
     ]
     out.sort(key=lambda line: order(change.kind, line.split(":", 1)[0]))
+    soft = [
+        line
+        for line in out
+        if (spec := spec_of(change.kind, line.split(":", 1)[0])) is not None
+        and spec.readback == "warn"
+    ]
+    if soft:
+        out = [line for line in out if line not in soft]
+        if warnings is not None:
+            warnings += [
+                f"{change.label()}: {line} (this LiveKit server may not know the field)"
+                for line in soft
+            ]
     if result.password and not hmac.compare_digest(
         result.password.encode(), desired_password(change.desired).encode()
     ):

@@ -75,6 +75,7 @@ class Value(Enum):
     MEDIA = "media"  # SIPMediaConfig (and the deprecated media_encryption)
     RULE = "rule"  # the SIPDispatchRule oneof
     TRUNKS = "trunks"  # trunk_ids, written in YAML as inbound trunk names
+    ROOM_CONFIG = "room_config"  # RoomConfiguration (durations in s, playout delays in ms)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ class FieldSpec:
     default: Any = None  # canonical value a create does not show (besides empty values)
     enum: type[StrEnum] | None = None
     imported: bool = True  # `sipctl import` writes it (when not the default)
+    # a difference after a write: a failure, or only a warning for a field some LiveKit
+    # servers do not know yet (they drop it)
+    readback: str = "fail"
 
     # cached: canonical() and the mapping ask for them per field and resource (2.6 million
     # calls at 10,000 trunks)
@@ -140,6 +144,9 @@ INBOUND: tuple[FieldSpec, ...] = (
     FieldSpec("auth.realm", "auth_realm", _S),
     *_HEADERS,
     FieldSpec("ringing_timeout", "ringing_timeout", Value.DURATION),
+    # in livekit-protocol (the SDK) but not yet in livekit/protocol's proto or the OSS
+    # server: a server that drops it gives a read-back warning
+    FieldSpec("ringing_timeout_status", "ringing_timeout_status", Value.INT, readback="warn"),
     FieldSpec("max_call_duration", "max_call_duration", Value.DURATION),
     FieldSpec("krisp_enabled", "krisp_enabled", _B),
     _MEDIA,
@@ -155,6 +162,8 @@ DISPATCH: tuple[FieldSpec, ...] = (
     # update merges attributes: a removed key is sent with an empty value
     FieldSpec("attributes", "attributes", _M, update="attributes"),
     FieldSpec("room_preset", "room_preset", _S),
+    # update_dispatch_rule_fields has no room_config: a change is a replace
+    FieldSpec("room_config", "room_config", Value.ROOM_CONFIG),
     FieldSpec("krisp_enabled", "krisp_enabled", _B),
     FieldSpec("media", "media", Value.MEDIA),  # update_dispatch_rule_fields has no media
     _METADATA,
@@ -179,18 +188,16 @@ IGNORED: dict[str, dict[str, str]] = {
     "inbound_trunk": {
         "sip_trunk_id": "the live ID",
         **_COMMON_IGNORED,
-        "ringing_timeout_status": "not modelled yet: carried over on replace",
     },
     "dispatch_rule": {
         "sip_dispatch_rule_id": "the live ID",
         **_COMMON_IGNORED,
-        "room_config": "not modelled yet: carried over on replace",
     },
 }
 CARRIED: dict[str, tuple[str, ...]] = {
     "outbound_trunk": (),
-    "inbound_trunk": ("ringing_timeout_status",),
-    "dispatch_rule": ("room_config",),
+    "inbound_trunk": (),
+    "dispatch_rule": (),
 }
 
 # Model fields that are sipctl's own, not LiveKit's (no protobuf field, no canonical form).

@@ -139,6 +139,8 @@ class _Importer:
             return _media(v)
         if kind is Value.RULE:
             return _rule(v)
+        if kind is Value.ROOM_CONFIG:
+            return _escape(v.model_dump(mode="json", exclude_defaults=True)) if v else None
         if kind is Value.TRUNKS:
             return self.trunks(res, v) if v else None
         if not v and not required:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from livekit.protocol import egress as egress_pb
 from livekit.protocol import room
 from livekit.protocol import sip as pb
 
@@ -70,12 +71,35 @@ def test_dispatch_round_trip_maps_trunk_ids_to_names() -> None:
 
 
 def test_unmodelled_fields_survive_a_replace() -> None:
+    egress = room.RoomEgress(tracks=egress_pb.AutoTrackEgress(filepath="calls/{room}"))
     live = pb.SIPDispatchRuleInfo(
-        sip_dispatch_rule_id="SDR_1", room_config=room.RoomConfiguration(name="cfg")
+        sip_dispatch_rule_id="SDR_1", room_config=room.RoomConfiguration(egress=egress)
     )
-    target = pb.SIPDispatchRuleInfo()
+    target = pb.SIPDispatchRuleInfo(room_config=room.RoomConfiguration(name="cfg"))
     mapping.carry_unmodelled("dispatch_rule", target, live)
+    assert target.room_config.egress.tracks.filepath == "calls/{room}"
     assert target.room_config.name == "cfg"
+
+
+def test_room_config_round_trip() -> None:
+    model = rule_model(
+        room_config={
+            "agents": [{"agent_name": "receptionist", "metadata": '{"lang":"en"}'}],
+            "max_participants": 3,
+            "empty_timeout": "5m",
+            "departure_timeout": "20s",
+            "metadata": "room",
+            "min_playout_delay": "100ms",
+            "max_playout_delay": "2s",
+            "sync_streams": True,
+        }
+    )
+    info = mapping.to_proto("dispatch_rule", "r", model, "", rid="SDR_1")
+    assert info.room_config.empty_timeout == 300 and info.room_config.max_playout_delay == 2000
+    assert info.room_config.agents[0].agent_name == "receptionist"
+    back = mapping.from_proto("dispatch_rule", info)
+    assert back.model is not None
+    assert canonical("dispatch_rule", back.model) == canonical("dispatch_rule", model)
 
 
 def test_live_values_the_config_would_reject_are_kept() -> None:

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from google.protobuf import json_format
 from google.protobuf.duration_pb2 import Duration as PbDuration
+from livekit.protocol import room as room_pb
 from livekit.protocol import sip as pb
 from pydantic import BaseModel
 
@@ -29,10 +31,12 @@ from sipctl.errors import LiveKitError
 from sipctl.fields import CARRIED, FIELDS, ID_FIELD, MODEL_OF, FieldSpec, Kind, Value, describe
 from sipctl.live import LiveResource
 from sipctl.models import (
+    AgentDispatch,
     Codec,
     Encryption,
     Media,
     Resource,
+    RoomConfig,
     Rule,
     RuleCallee,
     RuleDirect,
@@ -174,12 +178,69 @@ def rule_to_proto(rule: Rule) -> pb.SIPDispatchRule:
     )
 
 
+_MS = ("min_playout_delay", "max_playout_delay")  # milliseconds in RoomConfiguration
+_S = ("empty_timeout", "departure_timeout")  # seconds
+
+
+def _room_config(info: Any) -> RoomConfig | None:
+    """``room_config`` as a model (``egress`` left out: carried over on replace)."""
+    data = json_format.MessageToDict(info.room_config, preserving_proto_field_name=True)
+    data.pop("egress", None)
+    for key in _MS:
+        if key in data:
+            data[key] = int(data[key]) / 1000
+    for key in _S:
+        if key in data:
+            data[key] = float(data[key])
+    data["agents"] = [
+        AgentDispatch.model_construct(
+            agent_name=a.get("agent_name", ""),
+            metadata=a.get("metadata", ""),
+            deployment=a.get("deployment", ""),
+            attributes=dict(a.get("attributes", {})),
+        )
+        for a in data.get("agents", [])
+    ]
+    for name, fld in RoomConfig.model_fields.items():
+        if name not in data:
+            data[name] = fld.get_default(call_default_factory=True)
+    config = RoomConfig.model_construct(**data)
+    return None if config == RoomConfig() else config
+
+
+def room_config_to_proto(config: RoomConfig) -> room_pb.RoomConfiguration:
+    out = room_pb.RoomConfiguration(
+        name=config.name,
+        max_participants=config.max_participants,
+        metadata=config.metadata,
+        sync_streams=config.sync_streams,
+        tags=config.tags,
+    )
+    for key in _S:
+        value = getattr(config, key)
+        if value is not None:
+            setattr(out, key, round(value))
+    for key in _MS:
+        value = getattr(config, key)
+        if value is not None:
+            setattr(out, key, round(value * 1000))
+    for a in config.agents:
+        out.agents.add(
+            agent_name=a.agent_name, metadata=a.metadata, deployment=a.deployment
+        ).attributes.update(a.attributes)
+    return out
+
+
 def _read(spec: FieldSpec, info: Any, ctx: Context) -> Any:
     """One row's model value from the protobuf."""
     raw = getattr(info, spec.proto)
     kind = spec.value
-    if kind in (Value.STR, Value.BOOL, Value.INT):
+    if kind in (Value.STR, Value.BOOL):
         return raw
+    if kind is Value.INT:
+        return raw or None  # 0 is unset
+    if kind is Value.ROOM_CONFIG:
+        return _room_config(info) if info.HasField(spec.proto) else None
     if kind is Value.LIST:
         return list(raw)
     if kind is Value.MAP:
@@ -216,6 +277,8 @@ def _write(spec: FieldSpec, out: Any, v: Any, ctx: Context) -> None:
         return  # unset: the protobuf's default
     elif kind is Value.DURATION:
         _set_duration(getattr(out, spec.proto), v)
+    elif kind is Value.ROOM_CONFIG:
+        getattr(out, spec.proto).CopyFrom(room_config_to_proto(v))
     elif kind is Value.RULE:
         getattr(out, spec.proto).CopyFrom(rule_to_proto(v))
     elif kind is Value.TRUNKS:
@@ -260,7 +323,7 @@ def _rows(kind: Kind) -> tuple[tuple[FieldSpec, str, str, bool], ...]:
     """The kind's rows as from_proto walks them, worked out once: (spec, group, leaf, plain),
     plain when :func:`_read` would return the protobuf's value as it is (10,000 trunks
     read 130,000 values)."""
-    plain = (Value.STR, Value.BOOL, Value.INT)
+    plain = (Value.STR, Value.BOOL)  # an INT of 0 is unset (None): not plain
     return tuple((s, s.group, s.leaf, s.value in plain) for s in FIELDS[kind])
 
 
@@ -382,6 +445,10 @@ def carry_unmodelled(kind: str, target: Any, live: Any) -> None:
     """Copy fields sipctl does not model from the live protobuf (so replace keeps them)."""
     if live is None:
         return
+    egress = kind == "dispatch_rule" and live.HasField("room_config")
+    if egress and live.room_config.HasField("egress"):
+        # egress is not modelled: the live one stays
+        target.room_config.egress.CopyFrom(live.room_config.egress)
     for fld in CARRIED[kind]:
         if _is_message(live, fld):
             if live.HasField(fld):

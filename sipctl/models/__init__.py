@@ -40,6 +40,7 @@ from sipctl.models.calls import (
     TestCallDefaults,
 )
 from sipctl.models.resources import (
+    AgentDispatch,
     Auth,
     Codec,
     DispatchRule,
@@ -48,6 +49,7 @@ from sipctl.models.resources import (
     Media,
     OutboundTrunk,
     Resource,
+    RoomConfig,
     Rule,
     RuleCallee,
     RuleDirect,
@@ -69,6 +71,7 @@ __all__ = [
     "SECTIONS",
     "SIP_USER",
     "WAITED_CALL_BUDGET",
+    "AgentDispatch",
     "Arrive",
     "AudioCheck",
     "Auth",
@@ -87,6 +90,7 @@ __all__ = [
     "OutboundTrunk",
     "PhoneNumber",
     "Resource",
+    "RoomConfig",
     "Rule",
     "RuleCallee",
     "RuleDirect",

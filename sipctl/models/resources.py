@@ -172,6 +172,9 @@ class InboundTrunk(_TrunkCommon):
     allowed_numbers: list[PhoneNumber] = Field(default_factory=list)
     auth: InboundAuth | None = None
     ringing_timeout: Duration | None = None
+    # the SIP status LiveKit answers when the ringing times out (livekit-protocol's
+    # SIPInboundTrunkInfo.ringing_timeout_status; not yet in every LiveKit server)
+    ringing_timeout_status: int | None = Field(default=None, ge=300, le=699)
     max_call_duration: Duration | None = None
     krisp_enabled: bool = False
 
@@ -219,6 +222,34 @@ class Rule(Strict):
         return self
 
 
+class AgentDispatch(Strict):
+    """An agent LiveKit dispatches into the room (``RoomAgentDispatch``)."""
+
+    agent_name: str
+    metadata: str = ""
+    deployment: str = ""
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class RoomConfig(Strict):
+    """The room a dispatch rule creates (LiveKit ``RoomConfiguration``). ``egress`` is not
+    modelled: a live value is kept as it is."""
+
+    name: str = ""
+    agents: list[AgentDispatch] = Field(default_factory=list)
+    max_participants: int = Field(default=0, ge=0)
+    empty_timeout: Duration | None = None
+    departure_timeout: Duration | None = None
+    metadata: str = ""
+    min_playout_delay: Duration | None = None
+    max_playout_delay: Duration | None = None
+    sync_streams: bool = False
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        return self == RoomConfig()
+
+
 class DispatchRule(_WithMedia):
     """A dispatch rule (``SIPDispatchRuleInfo``); ``trunks`` names inbound trunks by YAML key."""
 
@@ -230,7 +261,13 @@ class DispatchRule(_WithMedia):
     metadata: Metadata = Field(default_factory=dict)
     attributes: dict[str, str] = Field(default_factory=dict)
     room_preset: str = ""
+    room_config: RoomConfig | None = None
     krisp_enabled: bool = False
+
+    @field_validator("room_config")
+    @classmethod
+    def _room_config(cls, v: RoomConfig | None) -> RoomConfig | None:
+        return None if v is None or v.is_empty() else v
 
 
 Resource = OutboundTrunk | InboundTrunk | DispatchRule
