@@ -33,6 +33,7 @@ ECHO_SEGMENT = 0.2  # seconds per pattern segment
 ECHO_LEVEL = 0.25  # of full scale
 MAX_ECHO_DELAY = 2.0  # seconds: a longer round trip is not an echo line worth the name
 LAG_MARGIN = 0.05  # a later lag must match this much better to be taken
+ECHO_DRIFT = 0.1  # seconds a second of echo may sit off the delay (adapting jitter buffers)
 _FULL_SCALE = 32768.0
 # why an expectation failed (sipctl.results.Reason has the same values)
 NO_AUDIO = "no_audio"  # nothing (or too little) from the far end
@@ -168,27 +169,38 @@ def echo_label(frame: Sequence[int]) -> int:
 def best_echo_lag(
     received: Sequence[int], first_frame_at: float, sent_from: float
 ) -> tuple[float, float]:
-    """(share, delay): the match of the received labels against the sent pattern at the
-    shortest lag that matches about as well as the best (within :data:`LAG_MARGIN`).
+    """(share, delay): how much of the received audio is the sent pattern, and the delay.
 
-    ``first_frame_at`` and ``sent_from`` are on one clock: when the first received frame
-    arrived and when the pattern's first sample went out.
+    The delay is the shortest lag that matches about as well as the best (within
+    :data:`LAG_MARGIN`); the share then lets each second of audio sit up to
+    :data:`ECHO_DRIFT` off that lag, as jitter buffers on the way adapt. ``first_frame_at``
+    and ``sent_from`` are on one clock: when the first received frame arrived and when the
+    pattern's first sample went out.
     """
-    scores: list[float] = []
-    for lag in range(round(MAX_ECHO_DELAY / FRAME_SECONDS) + 1):
-        delay = lag * FRAME_SECONDS
-        score = compared = 0
-        for i, label in enumerate(received):
-            # the frame's middle, moved back by the delay, on the pattern's clock
-            t = first_frame_at + (i + 0.5) * FRAME_SECONDS - delay - sent_from
-            if t < 0:
-                continue
+    lags = round(MAX_ECHO_DELAY / FRAME_SECONDS) + 1
+    # per lag, per frame: +1 the label matches the pattern, -1 it contradicts it, 0 silence
+    # or a frame from before the pattern started
+    marks = [[0] * len(received) for _ in range(lags)]
+    compared = 0
+    for i, label in enumerate(received):
+        if first_frame_at + (i + 0.5) * FRAME_SECONDS - sent_from >= 0:
             compared += 1
-            score += label * _SEQUENCE[int(t / ECHO_SEGMENT) % _PERIOD]
-        scores.append(score / compared if compared else 0.0)
+        for lag in range(lags):
+            t = first_frame_at + (i + 0.5) * FRAME_SECONDS - lag * FRAME_SECONDS - sent_from
+            if t >= 0 and label:
+                marks[lag][i] = label * _SEQUENCE[int(t / ECHO_SEGMENT) % _PERIOD]
+    if not compared:
+        return 0.0, 0.0
+    scores = [sum(row) / compared for row in marks]
     best = max(scores)
     lag = next(i for i, s in enumerate(scores) if s >= best - LAG_MARGIN)
-    return max(scores[lag], 0.0), lag * FRAME_SECONDS
+    drift = round(ECHO_DRIFT / FRAME_SECONDS)
+    near = range(max(lag - drift, 0), min(lag + drift, lags - 1) + 1)
+    chunk = round(1.0 / FRAME_SECONDS)
+    total = 0
+    for start in range(0, len(received), chunk):
+        total += max(sum(marks[k][start : start + chunk]) for k in near)
+    return max(total / compared, 0.0), lag * FRAME_SECONDS
 
 
 # --- judging ------------------------------------------------------------------------------

@@ -219,3 +219,18 @@ def test_listener_tokens_hidden_for_listening_visible_for_echo() -> None:
         assert video["canPublish"] is publish
         assert claims["attributes"] == {"sipctl.probe": "x"}
         assert claims["exp"] - claims["nbf"] <= 120
+
+
+def test_an_echo_whose_delay_drifts_still_counts() -> None:
+    # a jitter buffer on the way grows from 200 to 380 ms over five seconds
+    pattern = echo_pattern(10.0)
+    sent_from, first = 0.0, 1.0
+    heard = b""
+    for second in range(5):
+        delay = 0.2 + 0.045 * second
+        start = round((first + second - delay) * RATE) * 2
+        heard += pattern[start : start + RATE * 2]
+    found = judge_audio("echo", heard, min_active=0.5, first_frame_at=first, sent_from=sent_from)
+    assert found.ok, found.text
+    assert found.active_ratio > 0.8
+    assert found.echo_delay is not None and 0.18 <= found.echo_delay <= 0.4
