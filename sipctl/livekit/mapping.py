@@ -328,6 +328,30 @@ def _rows(kind: Kind) -> tuple[tuple[FieldSpec, str, str, bool], ...]:
 
 
 @functools.cache
+def _unread_defaults(cls: type[BaseModel], kind: Kind) -> tuple[tuple[str, Callable[[], Any]], ...]:
+    """The model's fields no protobuf row fills (``renamed_from``), with a maker of their
+    default: given to model_construct, which would otherwise inspect a default_factory's
+    signature on every call (0.3 ms a resource, 3 s at 10,000 trunks). A factory that
+    takes the validated data is left to model_construct."""
+    read = {spec.group or spec.path for spec in FIELDS[kind]}
+    out: list[tuple[str, Callable[[], Any]]] = []
+    for name, info in cls.model_fields.items():
+        if name in read:
+            continue
+        factory = info.default_factory
+        if factory is None:
+            if not info.is_required():
+                out.append((name, _constant(info.default)))
+        elif not info.default_factory_takes_validated_data:  # asked once per class here
+            out.append((name, factory))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    return lambda: value
+
+
+@functools.cache
 def _nested_model(cls: type[BaseModel], group: str) -> type[BaseModel]:
     return _model_of(cls.model_fields[group].annotation)
 
@@ -360,7 +384,10 @@ def from_proto(kind: Kind, info: Any, trunk_names: Mapping[str, str] | None = No
         # Without the config's validation: a live value the config would reject is kept
         # as it is (and shows in the diff). ``data`` names every field: constructing is
         # then ~3x cheaper than validating, which matters at 10,000 trunks.
-        res.model = cls.model_construct(**data)  # type: ignore[assignment]
+        read = set(data)
+        for field_name, make in _unread_defaults(cls, kind):
+            data[field_name] = make()
+        res.model = cls.model_construct(read, **data)  # type: ignore[assignment]
     except (_Bad, ValueError, TypeError) as exc:
         res.error = str(
             LiveKitError(
