@@ -21,10 +21,12 @@ def confirm(plan_text: str | None) -> None:
             "plan and pass --auto-approve (or save it with `sipctl plan --out FILE` and run "
             "`sipctl apply FILE`)"
         )
-    if plan_text is not None:
-        click.echo(plan_text, nl=False, err=True)
-    click.echo("Apply these changes? Only 'yes' will be accepted: ", nl=False, err=True)
+    # The prompt is written inside the try: a Ctrl-C typed as soon as it shows (before
+    # input() starts reading) is a cancel too, not an interrupted command.
     try:
+        if plan_text is not None:
+            click.echo(plan_text, nl=False, err=True)
+        click.echo("Apply these changes? Only 'yes' will be accepted: ", nl=False, err=True)
         answer = input()
     except KeyboardInterrupt:
         click.echo(f"\n{CANCELLED}", err=True)
