@@ -25,7 +25,7 @@ from sipctl.aio import wait_all
 from sipctl.apply_result import ApplyReport, Outcome
 from sipctl.dial import run_calls
 from sipctl.diff import inconsistencies
-from sipctl.errors import SipctlError
+from sipctl.errors import ConnectionFailed, SipctlError
 from sipctl.fields import describe
 from sipctl.ledger import ledger_writes
 from sipctl.live import LiveState
@@ -197,6 +197,13 @@ async def run_changes(
     sem = asyncio.Semaphore(max(1, parallelism))
     created: dict[str, str] = {}
     readback_warnings: list[str] = warnings if warnings is not None else []
+    lost = asyncio.Event()
+
+    def why_not() -> str:
+        if lost.is_set():
+            return "not started: LiveKit stopped answering during the apply"
+        return "interrupted before it started"
+
     resolve = adapter.trunk_resolver(_known_trunk_ids(state, plan), created)
 
     async with connect(conn) as api:
@@ -212,12 +219,12 @@ async def run_changes(
                     names = ", ".join(by_key[k].change.label() for k in failed)
                     out.error = f"waits for {names}, which did not apply"
                     return
-                if stop.is_set():
-                    out.error = "interrupted before it started"
+                if stop.is_set() or lost.is_set():
+                    out.error = why_not()
                     return
                 async with sem:
-                    if stop.is_set():
-                        out.error = "interrupted before it started"
+                    if stop.is_set() or lost.is_set():
+                        out.error = why_not()
                         return
                     t0 = time.monotonic()
                     if on_change is not None:
@@ -230,6 +237,8 @@ async def run_changes(
                         raise
                     except SipctlError as exc:
                         out.status, out.error = "failed", str(exc)
+                        if isinstance(exc, ConnectionFailed):
+                            lost.set()  # LiveKit stopped answering: start nothing more
                     except Exception as exc:  # a bug must not stop the other changes
                         log.debug("change %s crashed", c.key, exc_info=True)
                         out.status = "failed"

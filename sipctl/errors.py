@@ -35,7 +35,7 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
         dotted = format_path(self.path)
-        prefix = "warning: " if self.severity == "warning" else ""
+        prefix = f"{self.severity}: " if self.severity in ("warning", "note") else ""
         return f"{where}: {prefix}{dotted + ': ' if dotted else ''}{self.message}"
 
 

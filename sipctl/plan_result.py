@@ -103,6 +103,9 @@ class Plan:
     allow_delete: bool
     targets: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    # the config's warnings (validate's): in the JSON plan and apply report; the text
+    # output has them on stderr already
+    config_warnings: list[str] = field(default_factory=list)
     owner: str | None = None
     take_ownership: tuple[str, ...] = ()
     # marked by another owner (never touched), or without owner while this config has one

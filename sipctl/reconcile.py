@@ -53,6 +53,7 @@ async def current_plan(
         targets=targets,
         take_ownership=take_ownership,
     )
+    plan.config_warnings = [str(w) for w in config.warnings]
     if digests:
         compute_digests(plan, config, state, conn.api_secret)
     if saved is not None:

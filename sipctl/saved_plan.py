@@ -200,6 +200,8 @@ class SavedPlan:
         """Refuse a plan made for another server, or from another config or live state."""
         path, saved = self.path, self.data
         url, key = saved.get("livekit_url"), saved.get("api_key")
+        if isinstance(url, str):
+            url = url.rstrip("/")
         if url and url != conn.url:
             raise StalePlan(
                 f"the plan {path} was made for LiveKit at {url}, not {conn.url}: nothing was "

@@ -105,7 +105,10 @@ def command(
         click.echo(plan_text.render(plan, color=opts.color), nl=False, color=opts.color)
     if not plan.has_changes:
         if as_json:
-            click.echo(apply_json.render(ApplyReport([]), plan=plan_doc), nl=False)
+            click.echo(
+                apply_json.render(ApplyReport([], warnings=plan.config_warnings), plan=plan_doc),
+                nl=False,
+            )
         return
     raise_if_unsafe(plan, force)
     if saved is None and not auto_approve:
@@ -135,6 +138,7 @@ def command(
     finally:
         live.finish()
     if as_json:
+        report.warnings[:0] = plan.config_warnings
         click.echo(apply_json.render(report, plan=plan_doc), nl=False)
     else:
         click.echo("")

@@ -16,6 +16,7 @@ from sipctl.commands.common import (
     handle_errors,
     load,
 )
+from sipctl.errors import SipctlError
 from sipctl.exitcodes import ExitCode
 from sipctl.files import write_atomic
 from sipctl.reconcile import current_plan
@@ -82,6 +83,8 @@ def command(
     (sensitive value). Exit 0, or with --detailed-exitcode 2 when LiveKit differs
     (changes, or orphans kept); 1 on error; 130 when interrupted (Ctrl-C).
     """
+    if out is not None and not out.parent.is_dir():
+        raise SipctlError(f"cannot save the plan to {out}: directory {out.parent} does not exist")
     config = load(opts, freeze=True)
     print_warnings(config)
     connection = conn.get()

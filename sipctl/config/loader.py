@@ -32,20 +32,22 @@ def find_files(directory: Path) -> list[Path]:
     return sorted(files)
 
 
-def load_config(directory: str | Path, env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    directory: str | Path, env: Mapping[str, str] | None = None, *, offline: bool = False
+) -> Config:
     """Read, merge and validate every ``*.yaml``/``*.yml`` under ``directory``."""
     # Loading builds many small objects and frees almost none: the cyclic collector's
     # passes over them cost a third of the load time of a 10,000-trunk config.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _load_config(directory, env)
+        return _load_config(directory, env, offline)
     finally:
         if enabled:
             gc.enable()
 
 
-def _load_config(directory: str | Path, env: Mapping[str, str] | None) -> Config:
+def _load_config(directory: str | Path, env: Mapping[str, str] | None, offline: bool) -> Config:
     env = os.environ if env is None else env
     directory = Path(directory)
     display_dir = display(directory)
@@ -68,7 +70,7 @@ def _load_config(directory: str | Path, env: Mapping[str, str] | None) -> Config
         problems.extend(found)
         if doc is not None:
             located.append(doc)
-    builder = Builder(env)
+    builder = Builder(env, offline)
     for doc in located:
         builder.add(doc)
     problems.extend(builder.problems)
@@ -82,7 +84,7 @@ def _load_config(directory: str | Path, env: Mapping[str, str] | None) -> Config
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise ConfigError(problems)
-    config.warnings = sorted(p for p in problems if p.severity == "warning")
+    config.warnings = sorted(p for p in problems if p.severity in ("warning", "note"))
     return config
 
 

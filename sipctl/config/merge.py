@@ -37,8 +37,10 @@ _SECRET_LEAVES = frozenset(pattern[-1] for pattern in SECRET_FIELDS)
 class Builder:
     """Merges files section by section, keeping each entry's file for locating errors."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], offline: bool = False) -> None:
         self.env = env
+        # validate --offline: an unset variable is a note (its value is not checked)
+        self.offline = offline
         self.problems: list[Problem] = []
         self.entries: dict[str, dict[str, Entry]] = {s: {} for s in SECTIONS}
         self.settings: dict[str, Entry] = {}
@@ -148,7 +150,12 @@ class Builder:
                 return self.env[name]
             if default is not None:
                 return default
-            self.problem(doc, path, f"environment variable {name} is not set")
+            if self.offline:
+                self.problem(
+                    doc, path, f"environment variable {name} is not set (not checked)", "note"
+                )
+            else:
+                self.problem(doc, path, f"environment variable {name} is not set")
             self.unset_paths.add(path)
             return ""
 

@@ -59,5 +59,6 @@ class Connection:
                 "`sipctl sandbox` and use http://127.0.0.1:7880 with devkey/secret"
             )
         assert url and key and secret
+        url = url.rstrip("/")  # a trailing "/" changes nothing (saved plans included)
         log.debug("LiveKit credentials: %s (url %s, api key %s)", found.source, url, key)
         return cls(url, key, secret), found.warnings

@@ -7,7 +7,7 @@
              "text": "Apply failed: 1 applied, 1 failed, 1 not attempted."},
  "changes": [{"action": "create", "kind": "outbound_trunk", "name": "acme-us",
               "id": "ST_...", "method": "create",
-              "status": "applied",            # applied | failed | not attempted
+              "status": "applied",            # applied | failed | not_attempted
               "error": null, "seconds": 0.05}],
  "verification": {"ran": true, "skipped": null, "passed": 1, "failed": 0,
                   "results": [<the check JSON result of each dial>]},
@@ -36,7 +36,7 @@ def _outcome(o: Outcome) -> dict[str, Any]:
         "name": c.name,
         "id": o.id or c.id,
         "method": c.method,
-        "status": o.status,
+        "status": o.status.replace(" ", "_"),  # applied | failed | not_attempted
         "error": o.error,
         "seconds": round(o.seconds, 3),
     }

@@ -116,7 +116,7 @@ def document(plan: Plan, header: Mapping[str, Any]) -> dict[str, Any]:
             "max_delete_percent": s.max_delete_percent,
             "problems": s.problems(),
         },
-        "warnings": list(plan.warnings),
+        "warnings": [*plan.config_warnings, *plan.warnings],
         "checksum": plan.checksum,
         "digests": plan.digests,
     }
