@@ -102,7 +102,7 @@ def test_crash_mid_apply_reports_what_the_server_holds(
         elif c["name"] in held:
             assert "may have been applied" in c["error"], f"applied without saying so: {label}"
         else:
-            assert c["status"] in ("failed", "not attempted"), label
+            assert c["status"] in ("failed", "not_attempted"), label
             assert c["error"], label
     assert report["summary"]["applied"] <= len(held)
     # after the restart, a new plan shows exactly the rest
