@@ -122,7 +122,6 @@ class RuleEntry:
     name: str
     model: DispatchRule
     order: int = 0  # LiveKit lists by ID: the last tie-break
-    agents: tuple[str, ...] | None = None  # a live rule's room_config agents (else the model's)
 
 
 @dataclass(frozen=True)
@@ -423,10 +422,8 @@ def hidden_identity(caller: str) -> str:
 
 
 def rule_agents(rule: DispatchRule) -> list[str]:
-    """Agent names the rule's room_config dispatches."""
-    room_config: Any = getattr(rule, "room_config", None)
-    agents = getattr(room_config, "agents", None) or []
-    return [str(getattr(a, "agent_name", a)) for a in agents]
+    """Agent names the rule's room_config dispatches into the room."""
+    return [a.agent_name for a in rule.room_config.agents] if rule.room_config else []
 
 
 def route(call: Call, trunks: Sequence[TrunkEntry], rules: Sequence[RuleEntry]) -> Decision:
@@ -507,7 +504,7 @@ def route(call: Call, trunks: Sequence[TrunkEntry], rules: Sequence[RuleEntry]) 
     decision.rule = best
     decision.room_name = room_name(best.model, call)
     decision.identity = participant_identity(best.model, call.from_) if call.from_ else None
-    decision.agents = list(best.agents) if best.agents is not None else rule_agents(best.model)
+    decision.agents = rule_agents(best.model)
     decision.detail = f"LiveKit puts the caller in room {decision.room_name}"
     return decision
 
@@ -555,17 +552,10 @@ def with_live(
             continue
         ids = list(getattr(res.info, "trunk_ids", []) or [])
         model = res.model.model_copy(update={"trunks": [id_to_key.get(i, i) for i in ids]})
-        entry = RuleEntry(res.id, res.name or res.id, model, agents=live_agents(res.info))
-        ordered.append((res.id, entry))
+        ordered.append((res.id, RuleEntry(res.id, res.name or res.id, model)))
     ordered.sort(key=lambda pair: pair[0])
-    out_rules = [RuleEntry(r.key, r.name, r.model, i, r.agents) for i, (_, r) in enumerate(ordered)]
+    out_rules = [RuleEntry(r.key, r.name, r.model, i) for i, (_, r) in enumerate(ordered)]
     return out_trunks, out_rules, warnings
-
-
-def live_agents(info: Any) -> tuple[str, ...]:
-    """Agent names in a live rule's ``room_config`` (the protobuf's)."""
-    config = getattr(info, "room_config", None)
-    return tuple(a.agent_name for a in getattr(config, "agents", ()) or ())
 
 
 def view(decision: Decision) -> dict[str, Any]:

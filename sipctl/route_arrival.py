@@ -20,7 +20,7 @@ from sipctl.livekit.calls import ProbeSpec
 from sipctl.livekit.client import ConnectionLike, Session
 from sipctl.models import DispatchRule, TestCall
 from sipctl.results import DialResult, Reason, Verdict, expect_text
-from sipctl.route import RANDOM, Call, live_agents, room_name, route, with_live
+from sipctl.route import RANDOM, Call, room_name, route, rule_agents, with_live
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,10 @@ def _names(state: LiveState) -> dict[str, str]:
     }
 
 
-def _rule(state: LiveState, name: str) -> tuple[DispatchRule, tuple[str, ...]] | None:
-    """The live rule's model and the agents its room_config dispatches."""
+def _rule(state: LiveState, name: str) -> DispatchRule | None:
     for r in state.all["dispatch_rule"]:
         if r.name == name and isinstance(r.model, DispatchRule):
-            return r.model, live_agents(r.info)
+            return r.model
     return None
 
 
@@ -97,10 +96,10 @@ def judge_arrival(
             Reason.MISROUTED,
             f"arrived through {took}, not " + _expected(trunk, rule, call),
         )
-    found = _rule(state, rule)
-    agents: tuple[str, ...] = ()
-    if found is not None:
-        model, agents = found
+    model = _rule(state, rule)
+    agents: list[str] = []
+    if model is not None:
+        agents = rule_agents(model)
         pattern = room_name(model, Call(to=call.to, from_=call.from_ or ""))
         if not room_fits(pattern, record.room):
             return (

@@ -8,7 +8,7 @@ from typing import Any
 from sipctl.live import LiveResource, LiveState
 from sipctl.livekit.arrivals import ArrivalRecord
 from sipctl.livekit.records import LiveKitFailure
-from sipctl.models import DispatchRule, InboundTrunk, TestCall
+from sipctl.models import DispatchRule, InboundTrunk, RoomConfig, TestCall
 from sipctl.ownership import Marker
 from sipctl.results import Reason, Verdict
 from sipctl.route_arrival import judge_arrival, room_fits
@@ -120,8 +120,9 @@ def test_room_fits() -> None:
 def _with_agents(agents: list[str]) -> LiveState:
     s = state()
     sales = next(r for r in s.all["dispatch_rule"] if r.name == "sales")
-    config = SimpleNamespace(agents=[SimpleNamespace(agent_name=a) for a in agents])
-    sales.info = SimpleNamespace(trunk_ids=["ST_main"], room_config=config)
+    assert isinstance(sales.model, DispatchRule)
+    config = {"agents": [{"agent_name": a} for a in agents]}
+    sales.model = sales.model.model_copy(update={"room_config": RoomConfig.model_validate(config)})
     return s
 
 

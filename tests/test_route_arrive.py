@@ -37,6 +37,7 @@ dispatch_rules:
     trunks: [main-in]
     numbers: ["+15550700001"]
     rule: {{direct: {{room_name: sales}}}}
+    room_config: {{agents: [{{agent_name: sales-agent}}]}}
   support:
     trunks: [main-in]
     rule: {{individual: {{room_prefix: support}}}}
@@ -82,20 +83,6 @@ def setup(tmp_path: Path, sandbox_factory: SandboxFactory) -> Iterator[tuple[San
         prov.stop()
 
 
-async def give_sales_an_agent(sb: Sandbox) -> None:
-    """room_config is not in sipctl's YAML yet: set it live (apply carries it over)."""
-    from livekit.protocol.agent_dispatch import RoomAgentDispatch
-    from livekit.protocol.room import RoomConfiguration
-
-    async with api.LiveKitAPI(sb.url, sb.api_key, sb.api_secret) as lk:
-        rules = (await lk.sip.list_dispatch_rule(api.ListSIPDispatchRuleRequest())).items
-        sales = next(r for r in rules if r.name == "sales")
-        sales.room_config.CopyFrom(
-            RoomConfiguration(agents=[RoomAgentDispatch(agent_name="sales-agent")])
-        )
-        await lk.sip.update_dispatch_rule(sales.sip_dispatch_rule_id, sales)
-
-
 def run(sb: Sandbox, config: Path, *args: str) -> tuple[int, str, str]:
     env = {**sb.env, "LAB_PASSWORD": (config / ".password").read_text()}
     result = CliRunner().invoke(cli, [args[0], "--config", str(config), *args[1:]], env=env)
@@ -107,7 +94,6 @@ def test_arrive_calls_pass_fail_and_leave_nothing(setup: tuple[Sandbox, Path]) -
     sb, config = setup
     code, out, err = run(sb, config, "apply", "--auto-approve", "--no-verify")
     assert code == 0, out + err
-    asyncio.run(give_sales_an_agent(sb))
     reports = config.parent
     code, out, err = run(
         sb,

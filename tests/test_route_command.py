@@ -23,6 +23,7 @@ dispatch_rules:
     trunks: [main-in]
     numbers: ["+15550700001"]
     rule: {direct: {room_name: sales-room}}
+    room_config: {agents: [{agent_name: sales-agent}]}
   support:
     trunks: [main-in]
     rule: {individual: {room_prefix: support}}
@@ -51,7 +52,7 @@ def test_json_keys_and_exit_0(config: Path) -> None:
     assert data["inbound_trunk"] == "main-in"
     assert data["dispatch_rule"] == "sales"
     assert data["room_name"] == "sales-room"
-    assert data["agents"] == []
+    assert data["agents"] == ["sales-agent"]
     rejected = {(r["kind"], r["name"]) for r in data["rejected"]}
     assert rejected == {
         ("inbound_trunk", "partners"),
