@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,47 +33,15 @@ from sipctl.livekit.adapter import UNCERTAIN
 from sipctl.livekit.client import connect
 from sipctl.livekit.connection import Connection
 from sipctl.livekit.state import read_one
-from sipctl.models import DispatchRule, InboundTrunk, Resource, Settings, TestCall
+from sipctl.models import DispatchRule, Settings, TestCall
 from sipctl.plan_result import Change, Plan
 from sipctl.results import DialEvent, DialResult
+from sipctl.server_rules import conflict_keys
 from sipctl.signals import on_signals, stop_then_cancel
 
 log = logging.getLogger(__name__)
 
 # --- ordering --------------------------------------------------------------------------
-
-_NUMBER = re.compile(r"^\+?[\d\- ()]+$")
-
-
-def normalize_number(num: str) -> str:
-    """LiveKit's NormalizeNumber: strip spaces, '-', '(' and ')', ensure a leading '+'."""
-    if not num or not _NUMBER.match(num):
-        return num
-    num = num.translate(str.maketrans("", "", " -()"))
-    return num if num.startswith("+") else "+" + num
-
-
-def conflict_keys(model: Resource | None) -> set[tuple[str, ...]]:
-    """What LiveKit lets only one resource hold: an inbound trunk's (number, allowed
-    caller) pairs, a dispatch rule's (pin, trunk, caller, called number) combinations."""
-    if isinstance(model, InboundTrunk):
-        keys: set[tuple[str, ...]] = set()
-        for num in [normalize_number(n) for n in model.numbers] or [""]:
-            if not model.allowed_numbers:
-                keys.add((num, ""))
-            for allowed in model.allowed_numbers:
-                keys.add((num, normalize_number(allowed)))
-        return keys
-    if isinstance(model, DispatchRule):
-        r = model.rule
-        pin = (r.direct or r.individual or r.callee).pin  # type: ignore[union-attr]
-        return {
-            (pin, trunk, normalize_number(caller), normalize_number(called))
-            for trunk in model.trunks or [""]
-            for caller in model.inbound_numbers or [""]
-            for called in model.numbers or [""]
-        }
-    return set()
 
 
 @dataclass

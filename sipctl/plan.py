@@ -24,6 +24,7 @@ from sipctl.live import LiveResource, LiveState
 from sipctl.models import DispatchRule, Resource, Settings
 from sipctl.ownership import MARKER_KEY, MARKER_LINE
 from sipctl.plan_result import Change, Plan, Safety
+from sipctl.server_rules import planned_problems
 
 Scope = Callable[[str, str], bool]
 
@@ -86,6 +87,11 @@ def make_plan(
     _check_rule_trunks(config, state, changes, scope)
     plan.warnings.extend(likely_renames(plan))
     _check_deletes_have_owner(plan)
+    problems = planned_problems(config, state, changes)
+    if problems:
+        raise SipctlError(
+            "LiveKit would refuse this plan; nothing was changed:\n  " + "\n  ".join(problems)
+        )
     plan.safety = Safety(
         managed=state.count_managed(),
         updates=sum(1 for c in changes if c.action == "update"),

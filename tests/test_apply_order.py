@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sipctl.apply import conflict_keys, dependencies, normalize_number
+from sipctl.apply import dependencies
 from sipctl.plan import make_plan
+from sipctl.server_rules import conflict_keys, normalize_number
 from tests.reconcile_helpers import (
     API_SECRET,
     config,

@@ -6,7 +6,9 @@ import click
 
 from sipctl.commands.common import Options, common_options, handle_errors, load
 from sipctl.config.schema import schema_text
+from sipctl.errors import SipctlError
 from sipctl.route_lint import print_warnings
+from sipctl.server_rules import declared_conflicts
 
 
 @click.command("validate")
@@ -23,6 +25,10 @@ def command(opts: Options, offline: bool) -> None:
     --offline checks everything except the values of unset environment variables (each
     reported as a note), so no production secret is needed."""
     config = load(opts, offline=offline)
+    refused = declared_conflicts(config)
+    if refused:
+        # LiveKit's own rules (sipctl.server_rules): what it would refuse at apply
+        raise SipctlError("; ".join(c.message for c in refused))
     print_warnings(config)
     click.echo(f"Configuration valid: {config.summary()}.")
 

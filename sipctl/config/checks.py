@@ -21,6 +21,7 @@ from sipctl.models import (
     Settings,
     TestCall,
 )
+from sipctl.models.base import DEPRECATED_HEADERS
 from sipctl.schedule import Schedule
 
 
@@ -126,6 +127,19 @@ def _cross_check(self: Builder, config: Config) -> list[Problem]:
                     "(Telnyx does), otherwise write E.164",
                     "warning",
                 )
+    for section in ("outbound_trunks", "inbound_trunks"):
+        for name, model in getattr(config, section).items():
+            for header in model.headers:
+                if header.lower() in DEPRECATED_HEADERS:
+                    # LiveKit only soft-fails these (livekit/protocol sip_validation.go)
+                    add(
+                        section,
+                        name,
+                        ("headers", header),
+                        f"LiveKit deprecates setting the SIP header {header!r}: it may be "
+                        "refused in a later LiveKit",
+                        "warning",
+                    )
     # References are checked on the raw data, so that they are reported even when the
     # resource has other errors (validate reports everything at once).
     for name, entry in self.entries["dispatch_rules"].items():

@@ -125,11 +125,51 @@ def validate_number(value: str) -> str:
 PhoneNumber = Annotated[str, AfterValidator(validate_number)]
 
 
+# Headers LiveKit refuses to let a trunk set, and their compact forms (livekit/protocol
+# livekit/sip_validation.go ForbiddenSipHeaderNames, checked by ValidateHeaderName).
+FORBIDDEN_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "allow",
+        "allow-events",
+        "call-id",
+        "contact",
+        "content-encoding",
+        "content-length",
+        "content-type",
+        "cseq",
+        "event",
+        "expires",
+        "from",
+        "max-forwards",
+        "record-route",
+        "refer-to",
+        "reply-to",
+        "k",
+        "l",
+        "m",
+        "o",
+        "r",
+        "t",
+        "u",
+        "v",
+    }
+)
+# Deprecated there (a soft failure, LiveKit still accepts them): a warning here.
+DEPRECATED_HEADERS = frozenset({"to", "via"})
+
+
 def header_map(value: dict[str, str], what: str, names_are: str) -> dict[str, str]:
     for k, v in value.items():
         name = k if names_are == "keys" else v
         if not _TOKEN.match(name) or len(name) > 255:
             raise ValueError(f"{what}: {name!r} is not a valid SIP header name")
+        if names_are == "keys" and what == "headers" and name.lower() in FORBIDDEN_HEADERS:
+            raise ValueError(f"headers: LiveKit refuses to set the SIP header {name!r}")
+        if names_are == "values" and name.lower() in FORBIDDEN_HEADERS:
+            raise ValueError(f"{what}: LiveKit refuses to set the SIP header {name!r}")
     return value
 
 
