@@ -33,6 +33,11 @@ COLOR = {
     "rename": "yellow",
 }
 _PLAIN = re.compile(r"^[^\s\"'\[\]{},#][^\"\[\]{},]*(?<!\s)$")
+# Control characters (newlines included) and Unicode line separators: a value with one is
+# quoted and escaped, so that each field stays on one line and nothing can be forged.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# A list change with more elements than this is shown element by element.
+LONG_LIST = 4
 _DURATIONS = ("ringing_timeout", "max_call_duration", "media.media_timeout")
 
 
@@ -49,7 +54,8 @@ def value(v: Any, path: str = "") -> str:
     if isinstance(v, int | float):
         return f"{v:g}"
     if isinstance(v, str):
-        return v if _PLAIN.match(v) and " -> " not in v else json.dumps(v)
+        plain = _PLAIN.match(v) and " -> " not in v and not _CONTROL.search(v)
+        return v if plain else json.dumps(v)
     if isinstance(v, list):
         if path == "media.codecs":
             return "[" + ", ".join(f"{c['name']}/{c['rate']}" for c in v) + "]"
@@ -57,6 +63,26 @@ def value(v: Any, path: str = "") -> str:
     if isinstance(v, dict):
         return "{" + ", ".join(f"{value(k)}: {value(x)}" for k, x in v.items()) + "}"
     return str(v)
+
+
+def name(text: str) -> str:
+    """A resource name or ID on a header line: escaped like a value when it needs it."""
+    return text if not _CONTROL.search(text) and text.strip() == text else json.dumps(text)
+
+
+def list_lines(f: FieldChange) -> list[str] | None:
+    """A long list's change element by element (``+ "x"``, ``- "y"``), or None."""
+    old, new = f.old, f.new
+    if f.sensitive or not isinstance(old, list) or not isinstance(new, list):
+        return None
+    if max(len(old), len(new)) <= LONG_LIST or not all(isinstance(x, str) for x in [*old, *new]):
+        return None
+    removed = [x for x in old if x not in new]
+    added = [x for x in new if x not in old]
+    lines = [f"{f.path}: ({len(old)} -> {len(new)} elements)"]
+    lines += [f"  - {json.dumps(x)}" for x in removed]
+    lines += [f"  + {json.dumps(x)}" for x in added]
+    return lines
 
 
 def field_line(f: FieldChange, create: bool) -> str:
@@ -68,10 +94,10 @@ def field_line(f: FieldChange, create: bool) -> str:
 
 
 def header(c: Change) -> str:
-    ident = f" ({c.id})" if c.id else ""
+    ident = f" ({name(c.id)})" if c.id else ""
     if c.renamed_from is not None:
-        return f"~ rename {c.kind} {c.renamed_from} -> {c.name}{ident}"
-    return f"{SYMBOL[c.action]} {c.action} {c.kind} {c.name}{ident}"
+        return f"~ rename {c.kind} {name(c.renamed_from)} -> {name(c.name)}{ident}"
+    return f"{SYMBOL[c.action]} {c.action} {c.kind} {name(c.name)}{ident}"
 
 
 def change_lines(c: Change) -> list[str]:
@@ -79,7 +105,8 @@ def change_lines(c: Change) -> list[str]:
     if c.action == "adopt" and not c.fields:
         lines.append("(no field changes: sipctl records its ownership marker)")
     for f in c.fields:
-        lines.append(field_line(f, c.action == "create"))
+        long = None if c.action == "create" else list_lines(f)
+        lines += long if long is not None else [field_line(f, c.action == "create")]
     if c.method == "replace":
         lines.append("(sent as replace: LiveKit's update cannot change all of these fields)")
     if c.note:
@@ -104,7 +131,7 @@ def render(plan: Plan, *, color: bool = False) -> str:
     if plan.unmanaged:
         out.append("Unmanaged (no sipctl marker; never changed or deleted):")
         for r in plan.unmanaged:
-            out.append(f"  {r.kind} {r.name or '(no name)'} ({r.id})")
+            out.append(f"  {r.kind} {name(r.name) if r.name else '(no name)'} ({name(r.id)})")
         out.append("")
     if plan.orphaned:
         out.append(
@@ -112,7 +139,7 @@ def render(plan: Plan, *, color: bool = False) -> str:
             "--allow-delete or settings.prune to delete):"
         )
         for r in plan.orphaned:
-            out.append(f"  {r.kind} {r.name} ({r.id})")
+            out.append(f"  {r.kind} {name(r.name)} ({name(r.id)})")
         out.append("")
     if plan.other_owners:
         out.append(
@@ -121,17 +148,17 @@ def render(plan: Plan, *, color: bool = False) -> str:
         )
         for r in plan.other_owners:
             owner = r.marker.owner if r.marker is not None else None
-            out.append(f"  {r.kind} {r.name} ({r.id}) owner {owner}")
+            out.append(f"  {r.kind} {name(r.name)} ({name(r.id)}) owner {owner}")
         out.append("")
     if plan.unowned:
         out.append(
             "Unowned (managed by sipctl without an owner, not in this config; never deleted by it):"
         )
         for r in plan.unowned:
-            out.append(f"  {r.kind} {r.name} ({r.id})")
+            out.append(f"  {r.kind} {name(r.name)} ({name(r.id)})")
         out.append("")
     for w in plan.warnings:
-        out.append(_style(f"Warning: {w}", color, fg="yellow"))
+        out.append(_style(f"Warning: {json.dumps(w)[1:-1]}", color, fg="yellow"))
     for p in plan.safety.problems():
         out.append(_style(f"Warning: apply would refuse this plan: {p}", color, fg="yellow"))
     if plan.warnings or plan.safety.problems():
