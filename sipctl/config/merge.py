@@ -57,6 +57,8 @@ class Builder:
     # -- merging -----------------------------------------------------------------------
     def add(self, doc: Located) -> None:
         for key, value in doc.data.items():
+            if isinstance(key, str) and key.startswith("x-"):
+                continue  # a place for YAML anchors (`x-base: &base`), as in Compose files
             if key not in TOP_LEVEL:
                 self.problem(doc, (key,), f"unknown top-level key{did_you_mean(key, TOP_LEVEL)}")
                 continue
@@ -66,8 +68,12 @@ class Builder:
                 self.problem(doc, (key,), f"must be a mapping (got {kind_of(value)})")
                 continue
             target = self.settings if key == "settings" else self.entries[key]
-            for name, item in value.items():
-                path: Path_ = (key, name)
+            for raw, item in value.items():
+                path: Path_ = (key, raw)
+                name = raw
+                if key != "settings" and isinstance(raw, str) and "${" in raw:
+                    # ${VAR} in a resource name: one config for several environments
+                    name = self._interpolate(doc, path, raw)
                 if key != "settings" and not name.strip():
                     self.problem(doc, path, "a name must not be empty")
                     continue

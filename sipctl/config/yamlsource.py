@@ -110,6 +110,7 @@ class _Walker:
             return None
 
     def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[Any, Any]:
+        own = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
         try:
             self.constructor.flatten_mapping(node)  # resolves '<<' merge keys
         except yaml.YAMLError as exc:
@@ -117,7 +118,12 @@ class _Walker:
             return {}
         out: dict[Any, Any] = {}
         first: dict[Any, Pos] = {}
-        for key_node, value_node in node.value:
+        # flatten_mapping puts the merged pairs first: a later pair overrides them, as
+        # in PyYAML (``<<: *base`` then overrides); duplicates among the node's own keys
+        # are still reported
+        merged_count = len(node.value) - own
+        from_merge: set[Any] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
             kpos = _pos(key_node.start_mark)
             if not isinstance(key_node, yaml.ScalarNode):
                 self.problem(kpos, path, "a key must be a plain string, not a list or mapping")
@@ -135,6 +141,11 @@ class _Walker:
                 self.problem(kpos, path, f"a key must be a string (got {key_node.value!r})")
                 continue
             key = str(key)
+            if key in from_merge:
+                from_merge.discard(key)
+                del first[key]
+            if index < merged_count:
+                from_merge.add(key)
             if key in first:
                 where = first[key]
                 self.problem(
