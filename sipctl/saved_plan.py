@@ -127,7 +127,9 @@ def _key_label(scope: str, key: str, names: Mapping[str, str]) -> str:
         return "settings"
     kind, _, rest = key.partition("/")
     if scope == "config":
-        return describe(kind, rest)
+        # the live ID too, when a live resource has that name
+        ids = [k.partition("/")[2] for k, n in names.items() if n == rest and k.startswith(kind)]
+        return describe(kind, rest, ids[0] if len(ids) == 1 else None)
     return describe(kind, names.get(key, ""), rest) if key in names else f"{kind} {rest}"
 
 

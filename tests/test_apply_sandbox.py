@@ -261,13 +261,14 @@ def test_saved_plan_applies_or_is_refused_when_stale(sandbox: Sandbox, tmp_path:
     write_config(cfg, BASE.replace("sip.acme.example", "sip4.acme.example"))
     stale = sipctl(sandbox, cfg, "apply", str(saved), "--no-verify", env=ENV)
     assert stale.exit_code == 1
-    assert "outbound trunk 'acme' changed in the config" in stale.stderr
+    assert f"outbound trunk 'acme' ({acme['sip_trunk_id']}) changed in the config" in stale.stderr
     # a rotated secret in the environment is a config change too
     res = sipctl(sandbox, cfg, "plan", "--out", str(saved), env=ENV)
     stale = sipctl(
         sandbox, cfg, "apply", str(saved), "--no-verify", env={"ACME_PW": "rotated-pw-77"}
     )
-    assert stale.exit_code == 1 and "outbound trunk 'acme' changed in the config" in stale.stderr
+    assert stale.exit_code == 1 and "outbound trunk 'acme' (ST_" in stale.stderr
+    assert "changed in the config" in stale.stderr
     assert "rotated-pw-77" not in stale.output
 
 

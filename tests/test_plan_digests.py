@@ -31,7 +31,7 @@ def test_live_and_config_changes_are_named() -> None:
     cfg2 = config(outbound={"a": out_model(numbers=["+15550100009"])})
     reasons = stale_reasons(before, _digests(cfg2, state2), live_names(state2))
     assert reasons == [
-        "outbound trunk 'a' changed in the config",
+        "outbound trunk 'a' (ST_a) changed in the config",  # named by name and ID
         "outbound trunk 'a' (ST_a) changed in LiveKit",
         "outbound trunk 'b' (ST_b) was added to LiveKit",
     ]
