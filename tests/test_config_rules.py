@@ -107,3 +107,16 @@ def test_schedules_over_the_hourly_cap_warn(tmp_path: Path, schedule: str, per_h
             "settings.max_calls_per_hour (10); --watch will skip runs over the cap",
         )
     ]
+
+
+def test_the_hourly_cap_warning_names_the_busiest_call(tmp_path: Path) -> None:
+    text = (
+        TRUNK
+        + "settings: {max_calls_per_hour: 10}\n"
+        + "test_calls:\n"
+        + '  quiet: {trunk: t, to: "+15550001111", schedule: "every 1h"}\n'
+        + '  busy: {trunk: t, to: "+15550001111", schedule: "every 1m"}\n'
+    )
+    config = load(tmp_path, text)
+    [warning] = config.warnings
+    assert warning.path == ("test_calls", "busy")

@@ -187,18 +187,21 @@ def _cross_check(self: Builder, config: Config) -> list[Problem]:
                     f"{did_you_mean(ref, self.entries[section])}",
                 )
     calls_per_hour = 0.0
-    for call in config.test_calls.values():
+    rates: dict[str, float] = {}
+    for call_name, call in config.test_calls.items():
         known = config.outbound_trunks.get(call.trunk)
         if known is not None and call.from_ is None:
             call.from_ = known.numbers[0]  # the documented default: the trunk's first
         if call.schedule:
-            calls_per_hour += Schedule(call.schedule).runs_per_hour() * (1 + call.retries)
+            rates[call_name] = Schedule(call.schedule).runs_per_hour() * (1 + call.retries)
+            calls_per_hour += rates[call_name]
     limit = config.settings.max_calls_per_hour
-    if calls_per_hour > limit and config.test_calls:
-        first = next(iter(config.test_calls))
+    if calls_per_hour > limit and rates:
+        # on the call that dials the most: the one to slow down
+        busiest = max(rates, key=lambda n: rates[n])
         add(
             "test_calls",
-            first,
+            busiest,
             (),
             f"the schedules dial up to {calls_per_hour:.0f} calls an hour, more than "
             f"settings.max_calls_per_hour ({limit}); --watch will skip runs over the cap",
