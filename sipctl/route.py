@@ -19,79 +19,20 @@ independent of the sandbox (which imitates the same rules; tests compare the two
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from sipctl.models import DispatchRule, InboundTrunk
-
-if TYPE_CHECKING:
-    from sipctl.live import LiveState
+from sipctl.numbers import match_addresses, match_numbers, normalize_number
 
 RejectKind = Literal["inbound_trunk", "dispatch_rule"]
 
-# LiveKit's NormalizeNumber (livekit/protocol livekit/sip.go): only ASCII digits, spaces,
-# dashes and parentheses with an optional leading '+' count as a number (Go's RE2 \d is
-# ASCII; Python's is not, and Python's $ would accept a trailing newline).
-_NUMBER = re.compile(r"\+?[0-9\- ()]+")
-_FORMATTING = str.maketrans("", "", " -()")
 # inbound.go pinPrompt: more than 16 digits is a wrong PIN.
 PIN_LIMIT = 16
 RANDOM = "<random>"
 CALLER = "<caller>"
-
-
-def normalize_number(num: str) -> str:
-    """LiveKit's ``NormalizeNumber``: drop formatting, ensure a leading '+' (else as is)."""
-    if not num or not _NUMBER.fullmatch(num):
-        return num
-    num = num.translate(_FORMATTING)
-    return num if num.startswith("+") else "+" + num
-
-
-def match_numbers(num: str, allowed: Sequence[str]) -> bool:
-    """``matchNumbers`` (sip/sip.go): an empty list allows all; else exact or normalised."""
-    if not allowed:
-        return True
-    norm = normalize_number(num)
-    return any(num == a or norm == normalize_number(a) for a in allowed)
-
-
-def _valid_mask(mask: str) -> bool:
-    # isValidMask (sip/sip.go): entries with these characters or a scheme are ignored.
-    return not any(c in mask for c in "()+*;, \t\n\r") and "://" not in mask
-
-
-def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
-
-
-def _match_mask(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, mask: str) -> bool:
-    # matchAddrMask: an address compares equal, a prefix contains (host bits allowed).
-    if "/" not in mask:
-        return _parse_ip(mask) == ip
-    try:
-        net = ipaddress.ip_network(mask, strict=False)
-    except ValueError:
-        return False
-    return ip.version == net.version and ip in net
-
-
-def match_addresses(source_ip: str, from_host: str, masks: Sequence[str]) -> bool:
-    """``matchAddrMasks``: an unknown (unparsable) source address is not checked."""
-    ip = _parse_ip(source_ip)
-    if ip is None:
-        return True
-    valid = [m for m in masks if _valid_mask(m)]
-    if not valid:
-        return True
-    return any(m == from_host or _match_mask(ip, m) for m in valid)
 
 
 @dataclass(frozen=True)
@@ -507,55 +448,6 @@ def route(call: Call, trunks: Sequence[TrunkEntry], rules: Sequence[RuleEntry]) 
     decision.agents = rule_agents(best.model)
     decision.detail = f"LiveKit puts the caller in room {decision.room_name}"
     return decision
-
-
-# --- building the candidates ----------------------------------------------------------------
-
-
-def from_config(config: Any) -> tuple[list[TrunkEntry], list[RuleEntry]]:
-    """Trunks and rules of a loaded config (``sipctl.config.Config``), keyed by YAML key."""
-    trunks = [TrunkEntry(k, k, m) for k, m in config.inbound_trunks.items()]
-    rules = [RuleEntry(k, k, m, i) for i, (k, m) in enumerate(config.dispatch_rules.items())]
-    return trunks, rules
-
-
-def with_live(
-    trunks: Sequence[TrunkEntry], rules: Sequence[RuleEntry], state: LiveState
-) -> tuple[list[TrunkEntry], list[RuleEntry], list[str]]:
-    """Add the live trunks and rules the config does not declare (``apply`` leaves them in
-    place, so they route calls too); they are keyed by ID and named by their live name.
-
-    Returns the trunks, the rules, and warnings for live resources that could not be read."""
-    declared_trunks = {t.key for t in trunks}
-    declared_rules = {r.key for r in rules}
-    id_to_key: dict[str, str] = {}
-    warnings: list[str] = []
-    out_trunks = list(trunks)
-    for res in state.all["inbound_trunk"]:
-        if res.managed and res.name in declared_trunks:
-            id_to_key[res.id] = res.name
-            continue
-        id_to_key[res.id] = res.id
-        if not isinstance(res.model, InboundTrunk):
-            warnings.append(f"skipped: {res.error or res.label()}")
-            continue
-        out_trunks.append(TrunkEntry(res.id, res.name or res.id, res.model))
-    live_order = {
-        res.name: res.id for res in state.all["dispatch_rule"] if res.managed and res.name
-    }
-    ordered: list[tuple[str, RuleEntry]] = [(live_order.get(r.key, "~" + r.key), r) for r in rules]
-    for res in state.all["dispatch_rule"]:
-        if res.managed and res.name in declared_rules:
-            continue
-        if not isinstance(res.model, DispatchRule):
-            warnings.append(f"skipped: {res.error or res.label()}")
-            continue
-        ids = list(getattr(res.info, "trunk_ids", []) or [])
-        model = res.model.model_copy(update={"trunks": [id_to_key.get(i, i) for i in ids]})
-        ordered.append((res.id, RuleEntry(res.id, res.name or res.id, model)))
-    ordered.sort(key=lambda pair: pair[0])
-    out_rules = [RuleEntry(r.key, r.name, r.model, i) for i, (_, r) in enumerate(ordered)]
-    return out_trunks, out_rules, warnings
 
 
 def view(decision: Decision) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from sipctl.livekit.calls import ProbeSpec
 from sipctl.livekit.client import ConnectionLike, Session
 from sipctl.models import DispatchRule, TestCall
 from sipctl.results import DialResult, Reason, Verdict, expect_text
-from sipctl.route import RANDOM, Call, room_name, route, rule_agents, with_live
+from sipctl.route import RANDOM, Call, room_name, route, rule_agents
+from sipctl.route_sources import with_live
 
 log = logging.getLogger(__name__)
 

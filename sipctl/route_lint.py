@@ -20,17 +20,17 @@ from typing import Any
 import click
 
 from sipctl.errors import Problem
+from sipctl.numbers import normalize_number
 from sipctl.route import (
     Call,
     RuleEntry,
     TrunkEntry,
     conflict_reason,
-    from_config,
-    normalize_number,
     route,
     rule_conflicts,
     rule_pin,
 )
+from sipctl.route_sources import from_config
 
 
 def _covers(outer: Sequence[str], inner: Sequence[str]) -> bool:

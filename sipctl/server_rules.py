@@ -13,23 +13,13 @@ apply is no conflict.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sipctl.fields import KINDS, SECTION_OF, describe
 from sipctl.models import DispatchRule, InboundTrunk, Resource
-
-_NUMBER = re.compile(r"^\+?[\d\- ()]+$")
-
-
-def normalize_number(num: str) -> str:
-    """LiveKit's NormalizeNumber: strip spaces, '-', '(' and ')', ensure a leading '+'."""
-    if not num or not _NUMBER.match(num):
-        return num
-    num = num.translate(str.maketrans("", "", " -()"))
-    return num if num.startswith("+") else "+" + num
+from sipctl.numbers import normalize_number
 
 
 def conflict_keys(model: Resource | None) -> set[tuple[str, ...]]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from sipctl.apply import dependencies
+from sipctl.numbers import normalize_number
 from sipctl.plan import make_plan
-from sipctl.server_rules import conflict_keys, normalize_number
+from sipctl.server_rules import conflict_keys
 from tests.reconcile_helpers import (
     API_SECRET,
     config,

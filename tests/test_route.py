@@ -14,13 +14,12 @@ from typing import Any
 import pytest
 
 from sipctl.models import DispatchRule, InboundTrunk
+from sipctl.numbers import match_addresses, normalize_number
 from sipctl.route import (
     Call,
     Outcome,
     RuleEntry,
     TrunkEntry,
-    match_addresses,
-    normalize_number,
     participant_identity,
     priority,
     route,

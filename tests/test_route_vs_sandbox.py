@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from sipctl.config import load_config
-from sipctl.route import Call, Decision, Outcome, from_config, route
+from sipctl.route import Call, Decision, Outcome, route
+from sipctl.route_sources import from_config
 from tests.route_sipsender import Caller, Dialog
 
 N_CALLS = 520

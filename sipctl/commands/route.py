@@ -20,7 +20,8 @@ from sipctl.commands.common import (
 from sipctl.exitcodes import ExitCode
 from sipctl.reconcile import read_live
 from sipctl.render import route_json, route_text
-from sipctl.route import Call, from_config, route, view, with_live
+from sipctl.route import Call, route, view
+from sipctl.route_sources import from_config, with_live
 
 # DTMF keys a caller can type at LiveKit's PIN prompt ('#' ends the PIN).
 _PIN_KEYS = set("0123456789*ABCDabcd")

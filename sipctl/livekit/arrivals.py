@@ -36,7 +36,8 @@ from sipctl.livekit.calls import ProbeSpec, cleanup, uncancellable
 from sipctl.livekit.client import ConnectionLike, describe
 from sipctl.livekit.records import LiveKitFailure
 from sipctl.livekit.state import build_state, list_dispatch, list_inbound
-from sipctl.route import hidden_identity, normalize_number
+from sipctl.numbers import normalize_number
+from sipctl.route import hidden_identity
 
 log = logging.getLogger(__name__)
 
