@@ -13,7 +13,7 @@ apply is no conflict.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,17 +47,21 @@ def conflict_keys(model: Resource | None) -> set[tuple[str, ...]]:
 
 @dataclass(frozen=True)
 class Holder:
-    """A resource in the state checked: declared (``where`` is file:line) or live (ID)."""
+    """A resource in the state checked: declared (placed by file:line) or live (ID)."""
 
     kind: str
     name: str
     model: Resource
-    where: str = ""
+    # where a declared resource stands: its "file:line" is looked up only for a message
+    # (positions are computed lazily; asking for every resource's made plans slow at scale)
+    declared_at: Mapping[tuple[str, str], str] | None = None
     id: str = ""
 
     def label(self) -> str:
-        if self.where:
-            return f"{describe(self.kind, self.name)} ({self.where})"
+        if self.declared_at is not None:
+            where = self.declared_at.get((SECTION_OF[self.kind], self.name), "")
+            if where:
+                return f"{describe(self.kind, self.name)} ({where})"
         return describe(self.kind, self.name, self.id)
 
 
@@ -109,7 +113,7 @@ def declared_holders(config: Any) -> list[Holder]:
     for kind in KINDS:
         section = SECTION_OF[kind]
         for name, model in getattr(config, section).items():
-            holders.append(Holder(kind, name, model, declared_at.get((section, name), "")))
+            holders.append(Holder(kind, name, model, declared_at))
     return holders
 
 
