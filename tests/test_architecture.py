@@ -1,6 +1,7 @@
 """The code-shape rules that import contracts cannot state (issue #11): command modules
-stay thin, and imports stand at the top of modules unless a one-line comment says why one
-waits (the lazy command table, an optional dependency, a start-up time)."""
+stay thin, no product module grows past 500 lines, and imports stand at the top of
+modules unless a one-line comment says why one waits (the lazy command table, an
+optional dependency, a start-up time)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ def lines(path: Path) -> int:
 
 def test_every_command_module_under_150_lines() -> None:
     assert {rel(p): lines(p) for p in COMMANDS if lines(p) >= 150} == {}
+
+
+def test_no_product_module_over_500_lines() -> None:
+    assert {rel(p): lines(p) for p in PRODUCT if lines(p) > 500} == {}
 
 
 def deferred_imports_without_reason(path: Path) -> list[str]:
