@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import ssl
+import subprocess
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -104,3 +110,55 @@ def test_html_from_a_proxy_is_retried_then_reported(sandbox: Sandbox, tmp_path: 
     line = _one_error_line(sipctl(sandbox, cfg, "plan"))
     assert "listing outbound trunks" in line and "HTTP 502" in line
     assert sandbox.state()["requests_by_method"]["ListSIPOutboundTrunk"] == 4  # 1 + 3 retries
+
+
+def test_https_url_to_a_plain_http_server_hints_at_the_scheme(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path / "c", CONFIG)
+    for scheme in ("https", "wss"):
+        url = sandbox.url.replace("http://", f"{scheme}://")
+        line = _one_error_line(sipctl(sandbox, cfg, "plan", "--url", url))
+        assert "plain HTTP: use http:// (or ws://)" in line, line
+
+
+def test_http_url_to_a_tls_server_hints_at_the_scheme(tmp_path: Path) -> None:
+    # A TLS listener that resets a plain-HTTP request, as a TLS server does.
+    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with contextlib.suppress(OSError, ssl.SSLError):
+                ctx.wrap_socket(conn, server_side=True)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        cfg = write_config(tmp_path / "c", CONFIG)
+        url = f"http://127.0.0.1:{port}"
+        target = SimpleNamespace(
+            env={"LIVEKIT_URL": url, "LIVEKIT_API_KEY": "devkey", "LIVEKIT_API_SECRET": "s" * 40}
+        )
+        res = sipctl(target, cfg, "plan")
+        line = _one_error_line(res)
+        assert "use https:// (or wss://)" in line, line
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()

@@ -134,6 +134,30 @@ def describe(exc: BaseException, conn: ConnectionLike, what: str) -> LiveKitFail
     return _translate(exc, conn, what)[0]
 
 
+def _scheme_hint(exc: BaseException, url: str) -> str:
+    """A hint when the URL's scheme and the server disagree about TLS (issue #12 item 13).
+
+    https/wss to a plain-HTTP server fails the TLS handshake (the server's first bytes are
+    not a TLS record: OpenSSL's WRONG_VERSION_NUMBER); http/ws to a TLS server is reset
+    or dropped by the server, which cannot read a plain request as a ClientHello."""
+    secure = url.startswith(("https://", "wss://"))
+    text = str(exc)
+    if secure and (
+        isinstance(exc, aiohttp.ClientConnectorSSLError) or "WRONG_VERSION_NUMBER" in text
+    ):
+        return "; the server answered in plain HTTP: use http:// (or ws://) in LIVEKIT_URL"
+    if not secure and (
+        isinstance(exc, aiohttp.ServerDisconnectedError | ConnectionResetError)
+        or "Connection reset" in text
+        or "HTTPS server" in text
+    ):
+        return (
+            "; if that server speaks TLS (LiveKit Cloud does), use https:// (or wss://) "
+            "in LIVEKIT_URL"
+        )
+    return ""
+
+
 def _translate(
     exc: BaseException, conn: ConnectionLike, what: str
 ) -> tuple[LiveKitFailure, SipctlError]:
@@ -198,7 +222,7 @@ def _translate(
     if isinstance(exc, aiohttp.ClientConnectorError):
         reason = (exc.os_error.strerror or str(exc.os_error)) if exc.os_error else str(exc)
         text = f"cannot reach LiveKit at {url} ({reason}): check LIVEKIT_URL (--url)"
-        return LiveKitFailure("unreachable", text), ConnectionFailed(text)
+        return LiveKitFailure("unreachable", text), ConnectionFailed(text + _scheme_hint(exc, url))
     if isinstance(exc, aiohttp.InvalidURL):
         text = f"LIVEKIT_URL {url!r} is not a valid URL (--url)"
         return LiveKitFailure("unreachable", text), ConnectionFailed(text)
@@ -216,6 +240,7 @@ def _translate(
         return LiveKitFailure("malformed", text, "malformed"), UnreadableAnswer(text)
     if isinstance(exc, aiohttp.ClientError | ConnectionError):
         text = f"{what}: connection to LiveKit at {url} failed ({exc or type(exc).__name__})"
+        text += _scheme_hint(exc, url)
         return LiveKitFailure("unreachable", text, transient=True), TransientError(text, exc)
     if isinstance(exc, OSError):
         text = f"{what}: connection to LiveKit at {url} failed ({exc})"
