@@ -17,11 +17,9 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from livekit.api import (
-    CreateSIPParticipantRequest,
     DeleteRoomRequest,
     ListParticipantsRequest,
     ListRoomsRequest,
@@ -32,7 +30,7 @@ from livekit.api import (
 from livekit.protocol.models import ParticipantInfo
 
 from sipctl.live import LiveState
-from sipctl.livekit.calls import ProbeSpec, cleanup, uncancellable
+from sipctl.livekit.calls import ProbeSpec, build_request, cleanup, uncancellable
 from sipctl.livekit.client import ConnectionLike, describe
 from sipctl.livekit.records import LiveKitFailure
 from sipctl.livekit.state import build_state, list_dispatch, list_inbound
@@ -59,23 +57,6 @@ class ArrivalRecord:
     # agent names dispatched to the room (AgentDispatchService ListDispatch); None: unknown
     dispatched: list[str] | None = None
     cleanup_error: str | None = None
-
-
-def _request(spec: ProbeSpec, within: float) -> Any:
-    req = CreateSIPParticipantRequest(
-        sip_trunk_id=spec.trunk_id,
-        sip_call_to=spec.to,
-        sip_number=spec.from_number,
-        room_name=spec.room,
-        participant_identity=spec.identity,
-        participant_name=spec.participant_name,
-        participant_attributes=spec.attributes,
-        headers=spec.headers,
-        wait_until_answered=False,
-    )
-    # Ring a little past the arrival window: long enough, and never forever.
-    req.ringing_timeout.FromTimedelta(timedelta(seconds=within + 5))
-    return req
 
 
 def is_arrival(p: ParticipantInfo, to: str, caller: str) -> bool:
@@ -135,7 +116,11 @@ async def place_and_watch(
     t0 = time.monotonic()
     try:
         try:
-            await api.sip.create_sip_participant(_request(spec, within), timeout=within + 5)
+            await api.sip.create_sip_participant(
+                # ring a little past the arrival window: long enough, and never forever
+                build_request(spec, wait=False, ringing=within + 5),
+                timeout=within + 5,
+            )
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:

@@ -136,7 +136,10 @@ async def managed_trunks(
 # --- the call -----------------------------------------------------------------------------
 
 
-def _build_request(spec: ProbeSpec) -> Any:
+def build_request(spec: ProbeSpec, *, wait: bool = True, ringing: float | None = None) -> Any:
+    """The CreateSIPParticipant request of a probe. ``wait``: answer-waited (outbound
+    probes); without it, an inbound probe's outbound leg that only has to ring
+    (``ringing`` seconds) until the call arrives."""
     req = CreateSIPParticipantRequest(
         sip_trunk_id=spec.trunk_id,
         sip_call_to=spec.to,
@@ -146,11 +149,13 @@ def _build_request(spec: ProbeSpec) -> Any:
         participant_name=spec.participant_name,
         participant_attributes=spec.attributes,
         headers=spec.headers,
-        dtmf=spec.dtmf,
-        wait_until_answered=True,
+        wait_until_answered=wait,
     )
-    req.ringing_timeout.FromTimedelta(timedelta(seconds=spec.ringing_timeout))
-    req.max_call_duration.FromTimedelta(timedelta(seconds=spec.max_call_duration))
+    if wait:
+        req.dtmf = spec.dtmf
+        req.max_call_duration.FromTimedelta(timedelta(seconds=spec.max_call_duration))
+    seconds = spec.ringing_timeout if ringing is None else ringing
+    req.ringing_timeout.FromTimedelta(timedelta(seconds=seconds))
     return req
 
 
@@ -271,7 +276,7 @@ async def place_call(
         in_flight = True
         try:
             info = await api.sip.create_sip_participant(
-                _build_request(spec), timeout=spec.request_timeout
+                build_request(spec), timeout=spec.request_timeout
             )
         except (asyncio.CancelledError, KeyboardInterrupt):
             record.cancelled = True
