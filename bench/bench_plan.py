@@ -71,7 +71,8 @@ async def seed(url: str, n: int) -> None:
     from sipctl.ownership import Marker, render_metadata
     from sipctl.secrets import fingerprint
 
-    meta = render_metadata({}, Marker(auth_fingerprint=fingerprint(PASSWORD, API_SECRET)))
+    fp = fingerprint(PASSWORD, b"bench-slt")  # a marker as sipctl writes it (salted)
+    meta = render_metadata({}, Marker(auth_fingerprint=fp))
     lk = api.LiveKitAPI(url, API_KEY, API_SECRET)
     sem = asyncio.Semaphore(32)
 

@@ -250,7 +250,7 @@ async def _record_rules(
 ) -> list[str]:
     """Bring the rules ledgers on inbound trunks up to date (sipctl.ledger); warnings."""
     markers = {
-        o.change.name: adapter.marker_for(o.change, conn.api_secret)
+        o.change.name: adapter.marker_for(o.change)
         for o in report.outcomes
         if o.change.kind == "inbound_trunk" and o.status == "applied" and o.change.desired
     }

@@ -2,14 +2,14 @@
 LiveKit's update can send them or a replace is needed (both read from :mod:`sipctl.fields`).
 
 Passwords are compared without being shown: with the value when the server returns it,
-otherwise with the HMAC fingerprint sipctl keeps in the marker (keyed with the API secret).
+otherwise with the salted scrypt fingerprint sipctl keeps in the marker (``_password``).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from deepdiff import DeepDiff
@@ -19,7 +19,7 @@ from sipctl.fields import FIELDS, Kind, Value, order, spec_of
 from sipctl.live import LiveResource
 from sipctl.models import Resource
 from sipctl.plan_result import PASSWORD, Change, FieldChange, Method
-from sipctl.secrets import MASK, fingerprint
+from sipctl.secrets import MASK, fingerprint, matches, prefetch, salt_for, salt_of
 
 _MISSING = object()
 
@@ -67,9 +67,10 @@ def diff_resource(
         raw = str(live.info.metadata) if live.info is not None else None
         fields.append(FieldChange("metadata", raw, canonical(kind, model).get("metadata")))
         note = "removes the ownership marker an older sipctl wrote into metadata"
-    pw_change, push = _password(model, live, api_secret, adopt)
+    pw_change, push, pw_note = _password(model, live, api_secret, adopt)
     if pw_change is not None:
         fields.append(pw_change)
+    note = "; ".join(n for n in (note, pw_note) if n)
     if not fields and not adopt:
         return None
     fields.sort(key=lambda f: order(kind, f.path))
@@ -156,34 +157,43 @@ def _collapse(have: Any, want: Any, path: Sequence[Any]) -> tuple[Any, ...]:
 
 def _password(
     model: Resource, live: LiveResource, api_secret: str, adopt: bool
-) -> tuple[FieldChange | None, bool]:
-    """(the password change if any, whether to write the password regardless).
+) -> tuple[FieldChange | None, bool, str]:
+    """(the password change if any, whether to write the password regardless, a note).
 
     A non-empty live password is the real one (a masking server answers an empty one):
-    compare it. Otherwise use the fingerprint in the marker. Without either, nothing can
-    be known: an adopt then writes the password (and records its fingerprint).
+    compare it. Otherwise use the fingerprint in the marker (salted scrypt: the same
+    verdict whatever API key pair reads it). Without either, nothing can be known: an
+    adopt then writes the password (and records its fingerprint).
+
+    The change's fingerprints are the marker's own format with the resource's salt:
+    ``old`` what the marker holds, ``new`` what the write will record. They tell no more
+    than the marker already does, and do not depend on the API key.
     """
     if live.kind == "dispatch_rule":
-        return None, False
+        return None, False, ""
     want = desired_password(model)
     have = live.password
-    marker_fp = live.marker.auth_fingerprint if live.marker is not None else None
-    new_fp = fingerprint(want, api_secret) if want else None
+    recorded = live.marker.auth_fingerprint if live.marker is not None else None
+    salt = salt_for(recorded, live.id)
+    note = ""
     if have:
         if hmac.compare_digest(have.encode(), want.encode()):
-            return None, False
-        old_fp = fingerprint(have, api_secret)
-    elif marker_fp is not None:
-        if new_fp is not None and hmac.compare_digest(marker_fp, new_fp):
-            return None, False
-        old_fp = marker_fp
+            return None, False, ""
+        old_fp: str | None = fingerprint(have, salt)
+    elif recorded is not None:
+        verdict = matches(recorded, want, api_secret) if want else False
+        if verdict:
+            return None, False, ""
+        old_fp = recorded
+        if verdict is None:
+            note = _UNJUDGED
     elif not want:
-        return None, False  # no password on either side
+        return None, False, ""  # no password on either side
     else:
         auth = getattr(live.model, "auth", None)
         if adopt and auth is not None and auth.username:
             # An empty password with a username: masked, most likely. Unknowable; set it.
-            return None, True
+            return None, True, ""
         old_fp = None
     change = FieldChange(
         PASSWORD,
@@ -191,9 +201,33 @@ def _password(
         MASK if want else None,
         sensitive=True,
         old_fingerprint=old_fp,
-        new_fingerprint=new_fp,
+        new_fingerprint=fingerprint(want, salt) if want else None,
     )
-    return change, False
+    return change, False, note
+
+
+# A legacy HMAC marker that does not match with the current API secret: the password or
+# the key pair changed since it was recorded, and which cannot be told. Shown as a change
+# (apply writes the password and records a salted fingerprint): never a silent "same".
+_UNJUDGED = (
+    "the password's fingerprint was recorded by an older sipctl with another API key: it "
+    "cannot be compared, so apply sets the password again"
+)
+
+
+def prefetch_fingerprints(pairs: Iterable[tuple[Resource, LiveResource]]) -> None:
+    """Derive, on a few threads, the fingerprints comparing declared passwords with the
+    salted markers of live resources whose server hides the password (one scrypt each:
+    the bulk of a plan's time against LiveKit Cloud)."""
+    jobs = []
+    for model, live in pairs:
+        if live.kind == "dispatch_rule" or live.password or live.marker is None:
+            continue
+        want = desired_password(model)
+        salt = salt_of(live.marker.auth_fingerprint)
+        if want and salt is not None:
+            jobs.append((want, salt))
+    prefetch(jobs)
 
 
 def inconsistencies(

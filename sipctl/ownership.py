@@ -3,13 +3,16 @@
 LiveKit has no labels on SIP resources, so the marker lives in ``metadata``, beside the
 user's own metadata. When that is a JSON object (or empty), sipctl reserves one top-level
 key, ``"sipctl"``; when it is plain text, the marker is a last line ``[sipctl] {...}``
-after the text. The marker says the resource is managed (by name) and carries an HMAC
-fingerprint of the auth password keyed with the API secret, so a rotated password shows up
-as a change even when the server does not return passwords.
+after the text. The marker says the resource is managed (by name) and carries a salted
+scrypt fingerprint of the auth password (``sipctl.secrets.fingerprint``), so a rotated
+password shows up as a change even when the server does not return passwords, whatever
+API key pair reads it. Markers of older sipctl versions hold a 16-hex HMAC keyed with the
+API secret instead; they are still read (``sipctl.secrets.matches``) and replaced by the
+next write of the resource.
 
-    {"sipctl":{"fp":"3f9a0c1d2e4b5a67","v":1},"team":"voice-agents"}
+    {"sipctl":{"fp":"s1.q3Vx0aZ1bGcT.Rk2mW9pLx4sD","o":"prod","v":1},"team":"voice-agents"}
     owner: voice team
-    [sipctl] {"fp":"3f9a0c1d2e4b5a67","v":1}
+    [sipctl] {"fp":"s1.q3Vx0aZ1bGcT.Rk2mW9pLx4sD","v":1}
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ class Marker:
     """What sipctl records on a resource it manages."""
 
     version: int = MARKER_VERSION
-    # HMAC-SHA256(api_secret, auth password)[:16]; None when the resource has no password.
+    # ``s1.<salt>.<scrypt hash>`` of the auth password (or an older sipctl's 16-hex HMAC);
+    # None when the resource has no password.
     auth_fingerprint: str | None = None
     # settings.owner of the config that manages it; None: a config without an owner
     owner: str | None = None

@@ -3,9 +3,11 @@
 A saved plan is the JSON plan document (``sipctl.render.plan_json`` serialises it) with
 ``format_version`` and ``kind`` (owned here), the server and key it was made for, its
 options and *digests*: one keyed digest per declared and live resource in scope, so a
-stale plan can name what changed. Digests are HMAC-SHA256 keyed with the API secret, so
-they reveal nothing about a password. :class:`SavedPlan` loads a file and checks itself
-against the plan made now.
+stale plan can name what changed. Digests are HMAC-SHA256 keyed with the API secret; a
+password enters them only as a fingerprint no cheaper to guess than the marker's
+(``_password_digest``). A saved plan is bound to the API key it was made with (``check``
+says so plainly when another key applies it), so keyed digests never make it stale.
+:class:`SavedPlan` loads a file and checks itself against the plan made now.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from sipctl import __version__
 from sipctl.canonical import canonical, desired_password
 from sipctl.config.model import Config
 from sipctl.errors import SipctlError
-from sipctl.fields import KINDS, describe
+from sipctl.fields import KINDS, Kind, describe
 from sipctl.live import LiveState
 from sipctl.livekit.connection import Connection
 from sipctl.plan import declared, in_scope
 from sipctl.plan_result import Plan
-from sipctl.secrets import fingerprint
+from sipctl.secrets import SALT_BYTES, fingerprint, legacy_fingerprint, salt_for
 
 FORMAT_VERSION = 1
 KIND = "sipctl-plan"
@@ -56,17 +58,42 @@ def _mac(api_secret: str, data: bytes) -> str:
     return hmac.new(api_secret.encode(), data, hashlib.sha256).hexdigest()[:32]
 
 
+def _password_digest(
+    kind: Kind, name: str, password: str, state: LiveState, api_secret: str, shown: bool
+) -> str | None:
+    """What a config digest records of a declared password (None: no password).
+
+    Where the server returns passwords to every holder of the API key, an HMAC keyed with
+    its secret tells them nothing new. Where it hides them, the digest must not let a key
+    holder check a guess cheaply: the salted fingerprint the marker records (derived once
+    for the diff already), or for a resource without a live one, one salted with a value
+    keyed by the API secret (unique per project and name, the same at plan and apply)."""
+    if not password:
+        return None
+    if shown:
+        return legacy_fingerprint(password, api_secret)
+    live = state.managed[kind].get(name)
+    if live is not None:
+        recorded = live.marker.auth_fingerprint if live.marker is not None else None
+        return fingerprint(password, salt_for(recorded, live.id))
+    salt = hmac.new(api_secret.encode(), f"salt/{kind}/{name}".encode(), hashlib.sha256)
+    return fingerprint(password, salt.digest()[:SALT_BYTES])
+
+
 def compute_digests(plan: Plan, config: Config, state: LiveState, api_secret: str) -> None:
     """Record what the plan was made from (``plan.digests``, ``plan.checksum``)."""
     scope = in_scope(plan.targets)
+    # a server that returns passwords returns them all (OSS LiveKit); Cloud returns none
+    shown = any(r.password for k in KINDS for r in state.all[k])
     cfg: dict[str, str] = {}
     for kind in KINDS:
         for name, model in declared(config, kind).items():
             if not scope(kind, name):
                 continue
+            pw = desired_password(model)
             data = {
                 "c": canonical(kind, model),
-                "p": fingerprint(desired_password(model), api_secret),
+                "p": _password_digest(kind, name, pw, state, api_secret, shown),
             }
             text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
             cfg[f"{kind}/{name}"] = _mac(api_secret, text.encode())

@@ -18,6 +18,7 @@ from sipctl.secrets import Secret, fingerprint
 API_SECRET = "unit-test-api-secret-0123456789abcdef"
 PASSWORD = "s3cr3t-Pa55w0rd-zq"
 OWNER = "unit"  # the owner of the unit tests' configs and of the resources they mark
+SALT = b"unit-salt"  # the salt of the fingerprints the unit tests' markers record
 
 
 def meta(
@@ -26,7 +27,7 @@ def meta(
     """Live metadata: the user's keys plus (when managed) sipctl's marker."""
     if not managed:
         return render_metadata(user or {}, None)
-    fp = fingerprint(password, API_SECRET) if password else None
+    fp = fingerprint(password, SALT) if password else None
     return render_metadata(user or {}, Marker(auth_fingerprint=fp, owner=OWNER))
 
 

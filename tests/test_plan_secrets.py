@@ -5,26 +5,47 @@ from __future__ import annotations
 
 import json
 
+from sipctl.ownership import Marker, render_metadata
 from sipctl.plan import make_plan
 from sipctl.plan_result import Plan
 from sipctl.render import plan_json, plan_markdown, plan_text
 from sipctl.saved_plan import compute_digests
-from sipctl.secrets import fingerprint
-from tests.reconcile_helpers import API_SECRET, PASSWORD, config, live, out_model, outbound_pb
+from sipctl.secrets import fingerprint, legacy_fingerprint, salt_for
+from tests.reconcile_helpers import (
+    API_SECRET,
+    OWNER,
+    PASSWORD,
+    SALT,
+    config,
+    live,
+    out_model,
+    outbound_pb,
+)
 
 ROTATED = "n3w-r0tated-Pa55-qq"
 
 
+ROTATED_KEY = "rotated-api-secret-0123456789abcdef0123"
+
+
 def _plan(
-    password: str, *, live_password: str = PASSWORD, masked: bool = False, managed: bool = True
+    password: str,
+    *,
+    live_password: str = PASSWORD,
+    masked: bool = False,
+    managed: bool = True,
+    recorded: str | None = None,
+    api_secret: str = API_SECRET,
 ) -> Plan:
     cfg = config(outbound={"acme": out_model(auth={"username": "u", "password": password})})
     trunk = outbound_pb(
         "acme", "ST_1", username="u", password=live_password, masked=masked, managed=managed
     )
+    if recorded is not None:  # the marker holds this fingerprint instead
+        trunk.metadata = render_metadata({}, Marker(auth_fingerprint=recorded, owner=OWNER))
     state = live(outbound=(trunk,))
-    plan = make_plan(cfg, state, api_secret=API_SECRET)
-    compute_digests(plan, cfg, state, API_SECRET)
+    plan = make_plan(cfg, state, api_secret=api_secret)
+    compute_digests(plan, cfg, state, api_secret)
     return plan
 
 
@@ -39,9 +60,85 @@ def test_rotated_password_is_a_change_returned_or_masked() -> None:
         [f] = c.fields
         assert (f.path, f.sensitive) == ("auth.password", True)
         assert f.old == f.new == "(sensitive value)"
-        assert f.old_fingerprint == fingerprint(PASSWORD, API_SECRET)
-        assert f.new_fingerprint == fingerprint(ROTATED, API_SECRET)
-        assert c.method == "update"
+        # the marker's own format and salt: before is what it holds, after what it will
+        assert f.old_fingerprint == fingerprint(PASSWORD, SALT)
+        assert f.new_fingerprint == fingerprint(ROTATED, SALT)
+        assert c.method == "update" and c.note == ""
+
+
+def test_another_api_key_pair_sees_the_same_password_as_unchanged() -> None:
+    # a rotated key pair, or a CI runner with its own: the salted fingerprint has no key
+    assert _plan(PASSWORD, masked=True, api_secret=ROTATED_KEY).changes == []
+    [c] = _plan(ROTATED, masked=True, api_secret=ROTATED_KEY).changes
+    assert [f.path for f in c.fields] == ["auth.password"]
+
+
+def test_plan_fingerprints_do_not_depend_on_the_api_key() -> None:
+    a = plan_json.document(_plan(ROTATED, masked=True), {})
+    b = plan_json.document(_plan(ROTATED, masked=True, api_secret=ROTATED_KEY), {})
+    assert a["changes"] == b["changes"]
+
+
+def test_legacy_marker_matching_the_current_key_is_unchanged() -> None:
+    old = legacy_fingerprint(PASSWORD, API_SECRET)
+    assert _plan(PASSWORD, masked=True, recorded=old).changes == []
+    # a rotated password is still seen against an old marker
+    [c] = _plan(ROTATED, masked=True, recorded=old).changes
+    [f] = c.fields
+    assert f.old_fingerprint == old
+    # the write records the new format, salted from the resource's ID
+    assert f.new_fingerprint == fingerprint(ROTATED, salt_for(None, "ST_1"))
+
+
+def test_legacy_marker_of_another_key_cannot_be_judged_and_says_so() -> None:
+    old = legacy_fingerprint(PASSWORD, "the-api-secret-before-rotation-0123456")
+    [c] = _plan(PASSWORD, masked=True, recorded=old).changes
+    [f] = c.fields
+    assert (f.path, f.old, f.new) == ("auth.password", "(sensitive value)", "(sensitive value)")
+    assert "recorded by an older sipctl with another API key" in c.note
+    assert "apply sets the password again" in c.note
+    assert c.method == "update"
+
+
+def test_unknown_fingerprint_scheme_cannot_be_judged() -> None:
+    [c] = _plan(PASSWORD, masked=True, recorded="s9.future.scheme").changes
+    assert [f.path for f in c.fields] == ["auth.password"] and c.note
+
+
+def test_saved_plan_digests_hold_no_cheap_password_check() -> None:
+    # a masking server: the password enters the digests as the marker's salted
+    # fingerprint, never as an HMAC a key holder could test guesses against cheaply
+    plan = _plan(ROTATED, masked=True)
+    assert plan.digests is not None
+    import sipctl.saved_plan as sp
+
+    cheap = sp._mac(
+        API_SECRET,
+        json.dumps(
+            {"c": _canonical_acme(ROTATED), "p": legacy_fingerprint(ROTATED, API_SECRET)},
+            sort_keys=True,
+            separators=(",", ":"),
+            default=str,
+        ).encode(),
+    )
+    assert plan.digests["config"]["outbound_trunk/acme"] != cheap
+    slow = sp._mac(
+        API_SECRET,
+        json.dumps(
+            {"c": _canonical_acme(ROTATED), "p": fingerprint(ROTATED, SALT)},
+            sort_keys=True,
+            separators=(",", ":"),
+            default=str,
+        ).encode(),
+    )
+    assert plan.digests["config"]["outbound_trunk/acme"] == slow
+
+
+def _canonical_acme(password: str) -> object:
+    from sipctl.canonical import canonical
+
+    cfg = config(outbound={"acme": out_model(auth={"username": "u", "password": password})})
+    return canonical("outbound_trunk", cfg.outbound_trunks["acme"])
 
 
 def test_password_changed_out_of_band_is_seen_when_returned() -> None:

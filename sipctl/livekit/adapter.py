@@ -3,7 +3,7 @@
 ``update`` is used where LiveKit's update (as the SDK's ``update_*_fields`` send it) can
 express every changed field; otherwise ``replace`` sends the whole resource, password
 included, with fields sipctl does not model copied from the live resource. Every write
-records sipctl's marker (with the password fingerprint) in ``metadata``.
+records sipctl's marker (with the password's salted fingerprint) in ``metadata``.
 
 A create whose answer was lost is never blindly repeated: before a retry the name is
 looked up, and a resource found there is the one created.
@@ -31,7 +31,7 @@ from sipctl.livekit.client import (
 from sipctl.livekit.state import find_managed
 from sipctl.ownership import Marker
 from sipctl.plan_result import PASSWORD, Change
-from sipctl.secrets import fingerprint
+from sipctl.secrets import fingerprint, salt_for
 
 if TYPE_CHECKING:
     from livekit.api import LiveKitAPI
@@ -44,32 +44,37 @@ TrunkIds = Callable[[str], str]
 UNCERTAIN = "it may have been applied: `sipctl plan` shows what LiveKit holds"
 
 
-def marker_for(change: Change, api_secret: str) -> Marker:
+def marker_for(change: Change) -> Marker:
+    """The marker a write records: its owner, and the password's salted fingerprint with
+    the resource's salt (``sipctl.secrets.salt_for``: the plan showed the same one as the
+    change's ``after_fingerprint``). A marker of an older sipctl gets the new format here;
+    no API key is involved, so the fingerprint survives a key rotation."""
     assert change.desired is not None
     pw = desired_password(change.desired)
     live = change.live.marker if change.live is not None else None
+    fp = None
+    if pw:
+        recorded = live.auth_fingerprint if live is not None else None
+        rid = change.live.id if change.live is not None else None
+        fp = fingerprint(pw, salt_for(recorded, rid, change.key))
     if change.kind == "inbound_trunk" and live is not None and live.owner == change.owner:
         # keep the rules ledger; apply brings it up to date after the rules are written
-        return Marker(
-            auth_fingerprint=fingerprint(pw, api_secret) if pw else None,
-            owner=change.owner,
-            rules=live.rules,
-        )
-    return Marker(auth_fingerprint=fingerprint(pw, api_secret) if pw else None, owner=change.owner)
+        return Marker(auth_fingerprint=fp, owner=change.owner, rules=live.rules)
+    return Marker(auth_fingerprint=fp, owner=change.owner)
 
 
-def _metadata(change: Change, api_secret: str) -> str:
+def _metadata(change: Change) -> str:
     assert change.desired is not None
     if change.kind == "dispatch_rule":
         # nothing of sipctl's in a rule: its ownership is recorded on inbound trunks
         return mapping.metadata_for(change.desired, None, change.live)
-    return mapping.metadata_for(change.desired, marker_for(change, api_secret))
+    return mapping.metadata_for(change.desired, marker_for(change))
 
 
-def build_info(change: Change, api_secret: str, trunk_ids: TrunkIds, rid: str = "") -> Any:
+def build_info(change: Change, trunk_ids: TrunkIds, rid: str = "") -> Any:
     """The full ``SIP*Info`` of a change's desired state (for create and replace)."""
     assert change.desired is not None
-    meta = _metadata(change, api_secret)
+    meta = _metadata(change)
     info = mapping.to_proto(change.kind, change.name, change.desired, meta, trunk_ids, rid)
     if rid and change.live is not None:
         mapping.carry_unmodelled(change.kind, info, change.live.info)
@@ -79,7 +84,7 @@ def build_info(change: Change, api_secret: str, trunk_ids: TrunkIds, rid: str = 
 async def create(
     api: LiveKitAPI, conn: ConnectionLike, change: Change, trunk_ids: TrunkIds
 ) -> LiveResource:
-    info = build_info(change, conn.api_secret, trunk_ids)
+    info = build_info(change, trunk_ids)
     what = f"creating {change.label()}"
 
     async def lookup() -> Any:
@@ -141,7 +146,7 @@ async def update(
         change.kind,
         change.desired,
         rows,
-        metadata=_metadata(change, conn.api_secret),
+        metadata=_metadata(change),
         old=change.live.model if change.live is not None else None,
         trunk_ids=trunk_ids,
     )
@@ -158,7 +163,7 @@ async def replace(
     """Send the whole resource (password included): LiveKit keeps only what is sent."""
     assert change.id is not None
     rid = change.id
-    info = build_info(change, conn.api_secret, trunk_ids, rid)
+    info = build_info(change, trunk_ids, rid)
     # The ID travels in the request; LiveKit accepts it in the info only when it matches.
     what = f"replacing {change.label()}"
     if change.kind == "outbound_trunk":

@@ -19,7 +19,7 @@
                               "after": "b.example", "sensitive": false},
                              {"path": "auth.password", "before": "(sensitive value)",
                               "after": "(sensitive value)", "sensitive": true,
-                              "before_fingerprint": "3f9a...", "after_fingerprint": "77c1..."}],
+                              "before_fingerprint": "s1.q3V...", "after_fingerprint": "s1.q3V..."}],
                   "note": ""}],
      "orphaned": [{"kind": ..., "name": ..., "id": ...}],
      "unmanaged": [{"kind": ..., "name": ..., "id": ...}],
@@ -34,8 +34,13 @@
 
 The first keys (``format_version`` to ``config_dir``) come from the saved-plan module,
 which owns the format (``sipctl.saved_plan.header``); this module only serialises.
-No secret value is ever written: sensitive fields carry ``(sensitive value)`` and an
-HMAC-SHA256 fingerprint keyed with the API secret; digests are keyed the same way.
+No secret value is ever written: sensitive fields carry ``(sensitive value)`` and the
+fingerprints the ownership marker records (``sipctl.secrets.fingerprint``: salted scrypt,
+with the resource's salt): ``before_fingerprint`` what the marker holds (an older sipctl's
+16-hex HMAC included; where the server returns the password, its fingerprint),
+``after_fingerprint`` what the write will record; null where there is none (a create; no
+password). They reveal no more than the live metadata does, and do
+not change with the API key. Digests are HMAC-SHA256 keyed with the API secret.
 """
 
 from __future__ import annotations
