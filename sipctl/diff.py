@@ -210,8 +210,8 @@ def _password(
 # the key pair changed since it was recorded, and which cannot be told. Shown as a change
 # (apply writes the password and records a salted fingerprint): never a silent "same".
 _UNJUDGED = (
-    "the password's fingerprint was recorded by an older sipctl with another API key: it "
-    "cannot be compared, so apply sets the password again"
+    "the password's fingerprint was recorded by an older sipctl, keyed with the API secret: "
+    "it cannot tell a new password from a new API key, so apply sets the password again"
 )
 
 

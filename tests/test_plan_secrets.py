@@ -95,7 +95,7 @@ def test_legacy_marker_of_another_key_cannot_be_judged_and_says_so() -> None:
     [c] = _plan(PASSWORD, masked=True, recorded=old).changes
     [f] = c.fields
     assert (f.path, f.old, f.new) == ("auth.password", "(sensitive value)", "(sensitive value)")
-    assert "recorded by an older sipctl with another API key" in c.note
+    assert "recorded by an older sipctl, keyed with the API secret" in c.note
     assert "apply sets the password again" in c.note
     assert c.method == "update"
 
