@@ -15,7 +15,7 @@ from sipctl.config.translate import (
     is_secret_path,
     kind_of,
 )
-from sipctl.config.yamlsource import Located, Path_
+from sipctl.config.yamlsource import Located, Path_, Pos
 from sipctl.errors import Problem
 from sipctl.models import SECTIONS
 from sipctl.secrets import Secret
@@ -29,6 +29,29 @@ _VAR_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$")
 class Entry:
     doc: Located
     data: Any
+
+
+class _Renamed(Located):
+    """The file of a resource whose key has a ``${VAR}`` in it, as seen under the name it
+    stands for: problems name the resource by that name, and are located at the key as
+    written (not at the top of the file)."""
+
+    def __init__(self, doc: Located, section: str, name: str, raw: str) -> None:
+        self.file = doc.file
+        self._doc = doc
+        self._new, self._old = (section, name), (section, raw)
+        # only the path to this resource is copied (shallow): the rest is shared
+        self.data = {**doc.data, section: {**doc.data[section], name: doc.data[section][raw]}}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in ("keys", "values"):
+            raise AttributeError(name)
+        return getattr(self._doc, name)
+
+    def pos(self, path: Path_) -> Pos:
+        if path[:2] == self._new:
+            path = (*self._old, *path[2:])
+        return self._doc.pos(path)
 
 
 _SECRET_LEAVES = frozenset(pattern[-1] for pattern in SECRET_FIELDS)
@@ -79,7 +102,7 @@ class Builder:
                     continue
                 if name in target:
                     first = target[name].doc
-                    fpos = first.pos(path)
+                    fpos = first.pos((key, name))
                     what = "setting" if key == "settings" else "name"
                     self.problem(
                         doc,
@@ -88,7 +111,11 @@ class Builder:
                         f"{display(first.file)}:{fpos.line}:{fpos.col}",
                     )
                     continue
-                target[name] = Entry(doc, self._interpolate(doc, path, item))
+                data = self._interpolate(doc, path, item)
+                if name != raw:
+                    target[name] = Entry(_Renamed(doc, key, name, raw), data)
+                else:
+                    target[name] = Entry(doc, data)
 
     def _interpolate(self, doc: Located, path: Path_, value: Any) -> Any:
         secret = is_secret_path(path)
