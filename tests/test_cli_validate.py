@@ -25,7 +25,7 @@ def test_validate_example() -> None:
 
 def test_validate_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
     (tmp_path / "t.yaml").write_text(
-        "outbound_trunks:\n  a:\n    address: x.example.com\n    numbers: [nope]\n"
+        "outbound_trunks:\n  a:\n    address: x.example.com\n    numbers: [nope@pbx]\n"
         "    transport: tpc\n"
     )
     result = CliRunner().invoke(cli, ["validate", "--config", str(tmp_path), "--debug"])
@@ -35,7 +35,8 @@ def test_validate_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
         line.endswith("a.transport: must be one of auto, udp, tcp, tls (got 'tpc')")
         for line in lines
     )
-    assert any("a.numbers[0]: must be an E.164 number" in line for line in lines)
+    uri = "a.numbers[0]: must be a phone number or SIP user, not a SIP URI"
+    assert any(uri in line for line in lines)
     assert lines[-1] == "Error: 2 errors in the configuration"
     assert "Traceback" not in result.output
 

@@ -87,18 +87,18 @@ def test_several_problems_reported_together(tmp_path: Path) -> None:
           t1:
             address: sip:foo@example.com
             adress: x
-            numbers: ["+15105550123", "call-me"]
-            destination_country: us
+            numbers: ["+15105550123", "call-me@pbx"]
+            headers: {X-Ok: "a\\nb"}
         """,
     )
     assert problems(tmp_path) == [
         "a.yaml:3:5: outbound_trunks.t1.address: must be a hostname or IP, not a SIP URI "
         "(drop the scheme: 'sip:foo@example.com')",
         "a.yaml:4:5: outbound_trunks.t1.adress: unknown field (did you mean 'address'?)",
-        "a.yaml:5:31: outbound_trunks.t1.numbers[1]: must be an E.164 number such as "
-        "+15105550123 (got 'call-me')",
-        "a.yaml:6:5: outbound_trunks.t1.destination_country: must be an ISO 3166-1 alpha-2 "
-        "country code (use upper case) (got 'us')",
+        "a.yaml:5:31: outbound_trunks.t1.numbers[1]: must be a phone number or SIP user, not "
+        "a SIP URI (LiveKit's SIP service refuses to dial from one; got 'call-me@pbx')",
+        "a.yaml:6:5: outbound_trunks.t1.headers: headers: the value of 'X-Ok' has a control "
+        "character, which LiveKit refuses (printable characters and TAB only)",
     ]
 
 

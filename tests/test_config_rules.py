@@ -25,17 +25,23 @@ RULES = {
         "header name",
     ),
     "header-value": (
-        TRUNK + '    headers: {X-Ok: "caf\\u00e9"}\n',
-        "c.yaml:5:5: outbound_trunks.t.headers: header values must be printable ASCII, "
-        "at most 1024 chars",
+        TRUNK + '    headers: {X-Ok: "bell\\a"}\n',
+        "c.yaml:5:5: outbound_trunks.t.headers: headers: the value of 'X-Ok' has a control "
+        "character, which LiveKit refuses (printable characters and TAB only)",
+    ),
+    "header-value-length": (
+        TRUNK + '    headers: {X-Ok: "' + "\u00e9" * 513 + '"}\n',
+        "c.yaml:5:5: outbound_trunks.t.headers: headers: the value of 'X-Ok' is longer than "
+        "LiveKit's limit of 1024 bytes",
+    ),
+    "caller-id-uri": (
+        TRUNK.replace('["+15105550123"]', '["alice@pbx.example.com"]'),
+        "c.yaml:4:15: outbound_trunks.t.numbers[0]: must be a phone number or SIP user, not a "
+        "SIP URI (LiveKit's SIP service refuses to dial from one; got 'alice@pbx.example.com')",
     ),
     "media-timeout": (
         TRUNK + "    media: {media_timeout: 11m}\n",
         "c.yaml:5:13: outbound_trunks.t.media.media_timeout: must be at most 10m (LiveKit's limit)",
-    ),
-    "number-twice": (
-        TRUNK.replace('["+15105550123"]', '["+15105550123", "+15105550123"]'),
-        "c.yaml:4:5: outbound_trunks.t.numbers: lists a number twice",
     ),
     "interval": (
         TRUNK + CALL + 'schedule: "every 500ms"}\n',

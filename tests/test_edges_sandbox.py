@@ -36,7 +36,7 @@ def test_validate_offline_notes_unset_variables(tmp_path: Path) -> None:
     )
     assert "ACME_HOST" in offline.stderr
     # everything else is still checked
-    write_config(tmp_path / "c", SECRET_CONFIG.replace("+15550600001", "not-a-number"))
+    write_config(tmp_path / "c", SECRET_CONFIG.replace("+15550600001", "not-a-number@pbx"))
     bad = runner.invoke(cli, ["validate", "--offline", "--config", str(cfg)])
     assert bad.exit_code == 1
 

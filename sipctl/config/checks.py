@@ -7,13 +7,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from sipctl.config import lint
 from sipctl.config.merge import Builder
 from sipctl.config.model import Config
 from sipctl.config.translate import did_you_mean, display, translate, translate_one
 from sipctl.config.yamlsource import Located, Path_
 from sipctl.errors import Problem
 from sipctl.models import (
-    DIGITS,
     NOT_WITH_ARRIVE,
     DispatchRule,
     InboundTrunk,
@@ -21,7 +21,6 @@ from sipctl.models import (
     Settings,
     TestCall,
 )
-from sipctl.models.base import DEPRECATED_HEADERS
 from sipctl.schedule import Schedule
 
 
@@ -116,30 +115,8 @@ def _cross_check(self: Builder, config: Config) -> list[Problem]:
         pos = doc.pos(path)
         out.append(Problem(display(doc.file), pos.line, pos.col, path, msg, severity))
 
-    for name, trunk in config.outbound_trunks.items():
-        for i, n in enumerate(trunk.numbers):
-            if DIGITS.match(n):
-                add(
-                    "outbound_trunks",
-                    name,
-                    ("numbers", i),
-                    f"{n!r} has no leading '+': fine if your provider wants digits only "
-                    "(Telnyx does), otherwise write E.164",
-                    "warning",
-                )
-    for section in ("outbound_trunks", "inbound_trunks"):
-        for name, model in getattr(config, section).items():
-            for header in model.headers:
-                if header.lower() in DEPRECATED_HEADERS:
-                    # LiveKit only soft-fails these (livekit/protocol sip_validation.go)
-                    add(
-                        section,
-                        name,
-                        ("headers", header),
-                        f"LiveKit deprecates setting the SIP header {header!r}: it may be "
-                        "refused in a later LiveKit",
-                        "warning",
-                    )
+    # what LiveKit accepts but is probably a mistake (sipctl.config.lint)
+    lint.warnings(config, lambda s, n, rest, msg: add(s, n, rest, msg, "warning"))
     # References are checked on the raw data, so that they are reported even when the
     # resource has other errors (validate reports everything at once).
     for name, entry in self.entries["dispatch_rules"].items():

@@ -115,14 +115,42 @@ def validate_address(value: str, field: str = "address") -> str:
     return v
 
 
+# Control characters (TAB aside) never belong in a SIP message; sipctl refuses them
+# wherever a value ends up in one (also: they would break the plan's one-line fields).
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def validate_number(value: str) -> str:
-    """E.164, or digits only (some providers want no '+'; the loader warns). Else error."""
+    """An outbound trunk's number (the caller ID): what LiveKit can dial from. LiveKit
+    stores any text (livekit/protocol livekit/sip.go SIPOutboundTrunkInfo.ValidateResult
+    checks only that the list is not empty), but its SIP service refuses to dial from an
+    empty number or a SIP URI (livekit/sip pkg/sip/client.go buildLegacyURI). What it
+    accepts but is probably a mistake (formatting, a SIP user) is a warning
+    (sipctl.config.lint)."""
     if E164.match(value) or DIGITS.match(value):
         return value
-    raise ValueError(f"must be an E.164 number such as +15105550123 (got {value!r})")
+    if not value.strip():
+        raise ValueError("must not be empty (LiveKit's SIP service refuses to dial from it)")
+    if "@" in value:
+        raise ValueError(
+            "must be a phone number or SIP user, not a SIP URI (LiveKit's SIP service "
+            f"refuses to dial from one; got {value!r})"
+        )
+    return validate_matched_number(value)
+
+
+def validate_matched_number(value: str) -> str:
+    """An inbound trunk's number or allowed number: LiveKit stores any text and compares
+    it with the called or calling user of each call (livekit/protocol sip/sip.go
+    MatchTrunkDetailed, matchNumbers); sipctl refuses only control characters. What can
+    never match is a warning (sipctl.config.lint)."""
+    if CONTROL_CHARS.search(value):
+        raise ValueError(f"must not contain control characters (got {value!r})")
+    return value
 
 
 PhoneNumber = Annotated[str, AfterValidator(validate_number)]
+MatchedNumber = Annotated[str, AfterValidator(validate_matched_number)]
 
 
 # Headers LiveKit refuses to let a trunk set, and their compact forms (livekit/protocol
@@ -171,6 +199,23 @@ def header_map(value: dict[str, str], what: str, names_are: str) -> dict[str, st
         if names_are == "values" and name.lower() in FORBIDDEN_HEADERS:
             raise ValueError(f"{what}: LiveKit refuses to set the SIP header {name!r}")
     return value
+
+
+def validate_header_value(name: str, value: str) -> None:
+    """What LiveKit refuses in a header value (livekit/protocol livekit/sip_validation.go
+    ValidateHeaderValueResult: printable ASCII, TAB and UTF-8, at most 1024 bytes). TAB
+    and UTF-8 are accepted; sipctl.config.lint warns about them."""
+    if value.isascii() and value.isprintable() and len(value) <= 1024:
+        return  # the common case, in one pass of C
+    if CONTROL_CHARS.search(value):
+        raise ValueError(
+            f"headers: the value of {name!r} has a control character, which LiveKit refuses "
+            "(printable characters and TAB only)"
+        )
+    if len(value.encode()) > 1024:
+        raise ValueError(
+            f"headers: the value of {name!r} is longer than LiveKit's limit of 1024 bytes"
+        )
 
 
 def normalize_metadata(value: object) -> dict[str, Any] | str:

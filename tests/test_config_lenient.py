@@ -1,0 +1,195 @@
+"""What LiveKit accepts but is probably a mistake: a warning naming file:line, resource and
+field with the reason, never an error (issue #12 item 9). What LiveKit refuses stays an
+error (the other half of each rule is in test_config_rules.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sipctl.cli import cli
+from sipctl.config import Config, load_config
+
+OUT = "outbound_trunks:\n  t:\n    address: sip.example.com\n"
+IN = "inbound_trunks:\n  i:\n"
+
+
+def load(tmp: Path, text: str, env: dict[str, str] | None = None) -> Config:
+    (tmp / "c.yaml").write_text(text)
+    return load_config(tmp, env=env or {})
+
+
+def only_warning(config: Config) -> tuple[int, tuple[str | int, ...], str]:
+    [w] = config.warnings
+    assert w.severity == "warning"
+    return w.line, w.path, w.message
+
+
+CASES = {
+    # (YAML, line, path, words the reason must contain)
+    "formatted-caller-id": (
+        OUT + '    numbers: ["+1 (510) 555-0100"]\n',
+        4,
+        ("outbound_trunks", "t", "numbers", 0),
+        ["'+1 (510) 555-0100'", "as written", "write '+15105550100'"],
+    ),
+    "sip-user-caller-id": (
+        OUT + "    numbers: [alice]\n",
+        4,
+        ("outbound_trunks", "t", "numbers", 0),
+        ["'alice' is a SIP user", "From: sip:alice@", "phone network provider"],
+    ),
+    "lower-case-country": (
+        OUT + '    numbers: ["+15105550100"]\n    destination_country: us\n',
+        5,
+        ("outbound_trunks", "t", "destination_country"),
+        ["'us' is not an ISO 3166-1 alpha-2", "upper-case", "write 'US'"],
+    ),
+    "unknown-country": (
+        OUT + '    numbers: ["+15105550100"]\n    destination_country: USA\n',
+        5,
+        ("outbound_trunks", "t", "destination_country"),
+        ["'USA' is not an ISO 3166-1 alpha-2", "such as 'US'"],
+    ),
+    "utf8-header": (
+        OUT + '    numbers: ["+15105550100"]\n    headers: {X-Name: "Zoë"}\n',
+        5,
+        ("outbound_trunks", "t", "headers", "X-Name"),
+        ["'X-Name' has non-ASCII", "LiveKit accepts UTF-8"],
+    ),
+    "tab-header": (
+        OUT + '    numbers: ["+15105550100"]\n    headers: {X-Pair: "a\\tb"}\n',
+        5,
+        ("outbound_trunks", "t", "headers", "X-Pair"),
+        ["'X-Pair' has a TAB", "LiveKit accepts it"],
+    ),
+    "number-twice": (
+        OUT + '    numbers: ["+15105550100", "+15105550100"]\n',
+        4,
+        ("outbound_trunks", "t", "numbers"),
+        ["lists a number twice", "at random"],
+    ),
+    "password-alone": (
+        IN + "    auth: {password: s3cret}\nsettings: {allow_literal_secrets: true}\n",
+        3,
+        ("inbound_trunks", "i", "auth"),
+        ["no username", "not authenticated", "anyone", "set auth.username"],
+    ),
+    "username-alone": (
+        IN + '    numbers: ["+15105550100"]\n    auth: {username: office}\n',
+        4,
+        ("inbound_trunks", "i", "auth"),
+        ["no password", "not authenticated", "set auth.password"],
+    ),
+    "formatted-inbound-number": (
+        IN + '    numbers: ["+1 510-555-0100"]\n',
+        3,
+        ("inbound_trunks", "i", "numbers", 0),
+        ["matches it as '+15105550100'", "reach this trunk"],
+    ),
+    "sip-uri-allowed-number": (
+        IN + '    numbers: ["+15105550100"]\n    allowed_numbers: ["bob@pbx"]\n',
+        4,
+        ("inbound_trunks", "i", "allowed_numbers", 0),
+        ["'bob@pbx' can never match", "calling number"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "line", "path", "words"), CASES.values(), ids=CASES.keys())
+def test_accepted_by_livekit_is_a_warning(
+    tmp_path: Path, text: str, line: int, path: tuple[str | int, ...], words: list[str]
+) -> None:
+    config = load(tmp_path, text)
+    got_line, got_path, message = only_warning(config)
+    assert (got_line, got_path) == (line, path)
+    for word in words:
+        assert word in message
+
+
+def test_the_resource_keeps_the_value_as_written(tmp_path: Path) -> None:
+    """Nothing is normalised: the model holds what LiveKit would hold (a bare adopt)."""
+    config = load(
+        tmp_path,
+        OUT
+        + '    numbers: ["+1 (510) 555-0100", alice]\n'
+        + "    destination_country: us\n"
+        + '    headers: {X-Pair: "caf\\u00e9\\tx"}\n',
+    )
+    t = config.outbound_trunks["t"]
+    assert t.numbers == ["+1 (510) 555-0100", "alice"]
+    assert t.destination_country == "us"
+    assert t.headers == {"X-Pair": "café\tx"}
+
+
+def test_a_test_call_from_a_sip_user(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        OUT + "    numbers: [alice]\ntest_calls:\n  c: {trunk: t, to: bob, from: alice}\n",
+    )
+    assert config.test_calls["c"].from_ == "alice"
+    assert [w.path for w in config.warnings] == [("outbound_trunks", "t", "numbers", 0)]
+
+
+def test_validate_shows_each_warning_once_and_exits_0(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        OUT + '    numbers: ["+1 (510) 555-0100"]\n    destination_country: us\n'
+    )
+    res = CliRunner().invoke(cli, ["validate", "--config", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    lines = res.stderr.splitlines()
+    assert sum("outbound_trunks.t.numbers[0]: LiveKit accepts" in x for x in lines) == 1
+    assert sum("outbound_trunks.t.destination_country: 'us'" in x for x in lines) == 1
+    assert all(x.startswith(f"{tmp_path}/c.yaml:") or "c.yaml:" in x for x in lines)
+
+
+def test_a_warning_on_a_resource_named_with_a_variable_points_at_its_key(
+    tmp_path: Path,
+) -> None:
+    """A ${VAR} in a resource's key: the warning names the resource by its name and is
+    located at its key (it was put on line 1 of the file)."""
+    config = load(
+        tmp_path,
+        "outbound_trunks:\n"
+        + "  ok: {address: sip.example.com, numbers: ['+15105550100']}\n"
+        + "  ${ENV}-t:\n"
+        + "    address: sip.example.com\n"
+        + '    numbers: ["15105550100"]\n',
+        env={"ENV": "prod"},
+    )
+    [w] = config.warnings
+    assert w.path == ("outbound_trunks", "prod-t", "numbers", 0)
+    assert (w.line, w.col) == (5, 15)
+    assert config.declared_at[("outbound_trunks", "prod-t")].endswith("c.yaml:3")
+
+
+def test_a_schedule_warning_on_a_call_named_with_a_variable(tmp_path: Path) -> None:
+    """The hourly-cap warning is on the busiest call, at that call's own line (with a
+    ${VAR} in its key it pointed at the test_calls section's line, i.e. no call)."""
+    config = load(
+        tmp_path,
+        OUT
+        + '    numbers: ["+15105550100"]\n'
+        + "settings: {max_calls_per_hour: 10}\n"
+        + "test_calls:\n"
+        + '  quiet: {trunk: t, to: "+15550001111", schedule: "every 1h"}\n'
+        + '  ${ENV}-busy: {trunk: t, to: "+15550001111", schedule: "every 1m"}\n',
+        env={"ENV": "prod"},
+    )
+    [w] = config.warnings
+    assert w.path == ("test_calls", "prod-busy")
+    assert w.line == 8
+
+
+def test_errors_in_a_resource_named_with_a_variable_point_into_it(tmp_path: Path) -> None:
+    from sipctl.errors import ConfigError
+
+    (tmp_path / "c.yaml").write_text(
+        "outbound_trunks:\n  ${ENV}-t:\n    address: sip.example.com\n    numbers: [a@b]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, env={"ENV": "prod"})
+    [p] = info.value.problems
+    assert (p.path, p.line) == (("outbound_trunks", "prod-t", "numbers", 0), 4)
