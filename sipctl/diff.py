@@ -190,9 +190,9 @@ def _password(
     elif not want:
         return None, False, ""  # no password on either side
     else:
-        auth = getattr(live.model, "auth", None)
-        if adopt and auth is not None and auth.username:
-            # An empty password with a username: masked, most likely. Unknowable; set it.
+        if adopt and live.hides_password():
+            # An empty password with a username (or on an inbound trunk that only a
+            # password can secure): masked, most likely. Unknowable; set it.
             return None, True, ""
         old_fp = None
     change = FieldChange(

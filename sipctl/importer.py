@@ -105,10 +105,13 @@ class _Importer:
         return "${" + var + "}"
 
     def auth(self, res: LiveResource, username: str, realm: str = "") -> dict[str, Any] | None:
-        has_password = bool(res.password) or bool(
-            res.marker is not None and res.marker.auth_fingerprint
+        # A masking server answers an empty password: a username means there is one, and
+        # so does an inbound trunk nothing else secures (LiveResource.hides_password).
+        has_password = (
+            bool(res.password)
+            or bool(res.marker is not None and res.marker.auth_fingerprint)
+            or res.hides_password()
         )
-        # A masking server answers an empty password: a username means there is one.
         if not (username or has_password or realm):
             return None
         out: dict[str, Any] = {"username": _escape(username)}

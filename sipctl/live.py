@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sipctl.fields import KINDS, TITLE, Kind, describe
-from sipctl.models import Resource
+from sipctl.models import DispatchRule, InboundTrunk, Resource
 from sipctl.ownership import Marker
 
 
@@ -33,6 +33,19 @@ class LiveResource:
 
     def label(self) -> str:
         return describe(self.kind, self.name, self.id)
+
+    def hides_password(self) -> bool:
+        """Whether the server holds a password it did not return (a masking server, such as
+        LiveKit Cloud, answers an empty one). A username says so; so does an inbound trunk
+        nothing else secures: LiveKit keeps none without numbers, allowed addresses, a
+        username or a password (livekit/protocol livekit/sip.go
+        SIPInboundTrunkInfo.ValidateResult)."""
+        model = self.model
+        if self.password or model is None or isinstance(model, DispatchRule):
+            return False
+        if model.auth is not None and model.auth.username:
+            return True
+        return isinstance(model, InboundTrunk) and not (model.numbers or model.allowed_addresses)
 
 
 @dataclass

@@ -8,10 +8,11 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from livekit import api
 
-from tests.fixtures.sandbox import Sandbox
+from tests.fixtures.sandbox import Sandbox, SandboxFactory
 from tests.reconcile_helpers import sipctl
 
 PW = "only-a-Pa55word"
@@ -60,9 +61,11 @@ def _seed(sb: Sandbox) -> dict[str, str]:
     return asyncio.run(main())
 
 
+@pytest.mark.parametrize("mask", [False, True], ids=["returned", "masked"])
 def test_values_livekit_accepts_import_validate_and_plan_as_a_bare_adopt(
-    sandbox: Sandbox, tmp_path: Path
+    sandbox_factory: SandboxFactory, tmp_path: Path, mask: bool
 ) -> None:
+    sandbox = sandbox_factory(mask_secrets=mask)
     ids = _seed(sandbox)
     cfg = tmp_path / "config"
     out = cfg / "imported.yaml"
