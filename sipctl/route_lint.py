@@ -118,13 +118,21 @@ def unreachable_numbers(rule: RuleEntry, index: _Index) -> bool:
     return not any(normalize_number(n) in received for n in m.numbers)
 
 
+def arriving(number: str) -> str:
+    """The called number of a call to a trunk's ``number``: as declared, except that a
+    formatted one (``+1 (510) 555-0100``) arrives as LiveKit normalises it (the trunk
+    matches it so: sip/sip.go MatchTrunkDetailed), since no To user has spaces."""
+    norm = normalize_number(number)
+    return number if norm == number or number.lstrip("+").isdigit() else norm
+
+
 def unreached_numbers(trunk: TrunkEntry, index: _Index) -> list[int]:
     """Indexes of ``trunk``'s numbers that no rule takes (a call arriving as declared)."""
     listed = index.listed(trunk)
     if any(not r.model.numbers for r in listed):
         return []
     exact = {n for r in listed for n in r.model.numbers}
-    return [i for i, n in enumerate(trunk.model.numbers) if n not in exact]
+    return [i for i, n in enumerate(trunk.model.numbers) if arriving(n) not in exact]
 
 
 def _trunk_conflicts(trunks: Sequence[TrunkEntry]) -> list[tuple[TrunkEntry, TrunkEntry, str]]:
@@ -164,7 +172,7 @@ def warnings(config: Any) -> list[Problem]:
 
     for t in trunks:
         for i in unreached_numbers(t, index):
-            number = t.model.numbers[i]
+            number = arriving(t.model.numbers[i])
             near = [
                 e.name
                 for e in index.listed(t)

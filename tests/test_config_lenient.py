@@ -193,3 +193,27 @@ def test_errors_in_a_resource_named_with_a_variable_point_into_it(tmp_path: Path
         load_config(tmp_path, env={"ENV": "prod"})
     [p] = info.value.problems
     assert (p.path, p.line) == (("outbound_trunks", "prod-t", "numbers", 0), 4)
+
+
+def test_a_formatted_inbound_number_is_warned_about_once(tmp_path: Path) -> None:
+    """The routing warnings take a formatted trunk number in the form calls carry (LiveKit
+    matches the trunk normalised): a rule for +15105550100 takes those calls. Only the
+    formatting warning remains (the routing lint said no rule took the call)."""
+    from sipctl.route_lint import warnings as routing_warnings
+
+    config = load(
+        tmp_path,
+        IN
+        + '    numbers: ["+1 (510) 555-0100"]\n'
+        + "dispatch_rules:\n  r:\n    rule: {individual: {room_prefix: call-}}\n"
+        + '    trunks: [i]\n    numbers: ["+15105550100"]\n',
+    )
+    assert routing_warnings(config) == []
+    assert [w.path for w in config.warnings] == [("inbound_trunks", "i", "numbers", 0)]
+    unreached = load(
+        tmp_path,
+        IN + '    numbers: ["+1 (510) 555-0100"]\n' + "dispatch_rules:\n"
+        "  r: {rule: {individual: {}}, trunks: [i], numbers: ['+15105550199']}\n",
+    )
+    [w, _] = routing_warnings(unreached)
+    assert "a call to +15105550100 reaches no dispatch rule" in w.message
