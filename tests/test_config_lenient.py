@@ -65,6 +65,12 @@ CASES = {
         ("outbound_trunks", "t", "headers", "X-Pair"),
         ["'X-Pair' has a TAB", "LiveKit accepts it"],
     ),
+    "forbidden-header-from-an-attribute": (
+        OUT + '    numbers: ["+15105550100"]\n    attributes_to_headers: {caller: Contact}\n',
+        5,
+        ("outbound_trunks", "t", "attributes_to_headers", "caller"),
+        ["LiveKit accepts 'Contact' here", "ForbiddenSipHeaderNames"],
+    ),
     "number-twice": (
         OUT + '    numbers: ["+15105550100", "+15105550100"]\n',
         4,

@@ -6,10 +6,10 @@ is. What LiveKit stores but then sends as written, matches in another form, or i
 pointed out here, on the resource and field it concerns (file:line from the caller).
 
 Written from livekit/protocol ``livekit/sip.go`` (the ``Validate`` methods,
-``NormalizeNumber``), ``livekit/sip_validation.go`` (``ValidateHeaderValueResult``,
-``deprecatedSipHeaderNames``), ``rpc/sip.go`` (``NewCreateSIPParticipantRequest``),
-``sip/sip.go`` (``MatchTrunkDetailed``, ``matchNumbers``) and livekit/sip
-``pkg/sip/inbound.go`` (``handleInviteAuth``).
+``validateAttributesToHeaders``, ``NormalizeNumber``), ``livekit/sip_validation.go``
+(``ValidateHeaderValueResult``, ``deprecatedSipHeaderNames``), ``rpc/sip.go``
+(``NewCreateSIPParticipantRequest``), ``sip/sip.go`` (``MatchTrunkDetailed``,
+``matchNumbers``) and livekit/sip ``pkg/sip/inbound.go`` (``handleInviteAuth``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sipctl.config.model import Config
 from sipctl.config.yamlsource import Path_
 from sipctl.countries import ISO_3166_ALPHA2
 from sipctl.models import DIGITS, E164, InboundTrunk, OutboundTrunk
-from sipctl.models.base import DEPRECATED_HEADERS
+from sipctl.models.base import DEPRECATED_HEADERS, FORBIDDEN_HEADERS
 from sipctl.numbers import normalize_number
 
 # (section, name, path inside the resource, message)
@@ -144,6 +144,23 @@ def _headers(section: str, name: str, model: OutboundTrunk | InboundTrunk, warn:
             warn(section, name, ("headers", header), reason)
 
 
+def _attributes_to_headers(
+    section: str, name: str, model: OutboundTrunk | InboundTrunk, warn: Warn
+) -> None:
+    for attribute, header in model.attributes_to_headers.items():
+        if header.lower() in FORBIDDEN_HEADERS:
+            # validateAttributesToHeaders checks the name only; livekit/sip pkg/sip/types.go
+            # AttrsToHeaders then sets the header like any other
+            warn(
+                section,
+                name,
+                ("attributes_to_headers", attribute),
+                f"LiveKit accepts {header!r} here, but refuses to let a trunk's headers set "
+                "it (ForbiddenSipHeaderNames): its SIP service manages that header itself, and "
+                "copying an attribute into it can break the call",
+            )
+
+
 def _auth(name: str, trunk: InboundTrunk, warn: Warn) -> None:
     auth = trunk.auth
     if auth is None:
@@ -195,6 +212,8 @@ def warnings(config: Config, warn: Warn) -> None:
             warn("outbound_trunks", name, ("destination_country",), reason)
         if out.headers:
             _headers("outbound_trunks", name, out, warn)
+        if out.attributes_to_headers:
+            _attributes_to_headers("outbound_trunks", name, out, warn)
     for name, inb in config.inbound_trunks.items():
         for field in _MATCHED:
             for i, number in enumerate(getattr(inb, field)):
@@ -203,4 +222,6 @@ def warnings(config: Config, warn: Warn) -> None:
                     warn("inbound_trunks", name, (field, i), reason)
         if inb.headers:
             _headers("inbound_trunks", name, inb, warn)
+        if inb.attributes_to_headers:
+            _attributes_to_headers("inbound_trunks", name, inb, warn)
         _auth(name, inb, warn)

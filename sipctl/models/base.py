@@ -196,8 +196,8 @@ def header_map(value: dict[str, str], what: str, names_are: str) -> dict[str, st
             raise ValueError(f"{what}: {name!r} is not a valid SIP header name")
         if names_are == "keys" and what == "headers" and name.lower() in FORBIDDEN_HEADERS:
             raise ValueError(f"headers: LiveKit refuses to set the SIP header {name!r}")
-        if names_are == "values" and name.lower() in FORBIDDEN_HEADERS:
-            raise ValueError(f"{what}: LiveKit refuses to set the SIP header {name!r}")
+        # attributes_to_headers may name them: LiveKit checks the name only
+        # (livekit/sip.go validateAttributesToHeaders); sipctl.config.lint warns
     return value
 
 
