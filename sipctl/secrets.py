@@ -24,7 +24,10 @@ MASK = "(sensitive value)"
 #
 # sipctl records a fingerprint of each trunk's auth password in its ownership marker, so a
 # server that hides passwords (LiveKit Cloud) still lets it see a rotated password. Anyone
-# who can list the trunks reads the marker, so a guess must cost a slow, memory-hard KDF:
+# who can list the trunks reads the marker (livekit-cli cmd/lk/sip.go listSipOutboundTrunk
+# and listSipInboundTrunk print ``item.Metadata`` verbatim beside ``userPass``'s "****"),
+# and a project may have several key pairs (livekit/livekit pkg/config/config.go ``Keys``),
+# so no API key may enter it, and a guess must cost a slow, memory-hard KDF:
 #
 #     s1.<salt>.<hash>     scrypt(password, salt, N=2**11, r=8, p=1), 9-byte salt and hash
 #                          (URL-safe base64, no padding): 28 characters in all
