@@ -2,12 +2,14 @@
 
 A schedule is a 5-field cron expression (local time, as cron has it) or ``every <duration>``
 (``every 30s``, ``every 10m``). The config validates with :meth:`Schedule.parse`, the
-loader estimates the dial rate with :meth:`Schedule.runs_per_hour`, and ``--watch`` plans
+loader finds the busiest hour with :func:`busiest_hour`, and ``--watch`` plans
 runs with :meth:`Schedule.first` and :meth:`Schedule.next_after`.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -69,6 +71,53 @@ class Schedule:
         while n < _MAX_RUNS_COUNTED and it.get_next(datetime) <= end:
             n += 1
         return n / (7 * 24)
+
+    def week_minutes(self) -> list[int] | None:
+        """The minutes of the week (from a Monday 00:00) a cron schedule runs at, sorted;
+        None for an interval (its rate is the same in every hour)."""
+        if self.interval is not None:
+            return None
+        # from just before the start: get_next is strictly after it
+        it = _croniter()(self.text, _WEEK_START - timedelta(seconds=1))
+        out: list[int] = []
+        while len(out) < _MAX_RUNS_COUNTED:
+            t = it.get_next(datetime)
+            if t >= _WEEK_START + timedelta(days=7):
+                break
+            out.append(int((t - _WEEK_START).total_seconds() // 60))
+        return out
+
+
+_WEEK = 7 * 24 * 60  # minutes
+
+
+def busiest_hour(calls: Mapping[str, tuple[Schedule, int]]) -> tuple[float, str]:
+    """The most dials the schedules make in any 60 minutes of a week (what --watch's hourly
+    cap meets), and the call that makes the most of them: ``calls`` maps a name to its
+    schedule and dials per run (1 + retries). A cron schedule counts where it runs (``* 9
+    * * *`` dials 60 times in one hour, not 2.5 an hour on average); an interval the same
+    in every hour."""
+    steady = {n: HOUR / s.interval * w for n, (s, w) in calls.items() if s.interval is not None}
+    timed = {n: (m, w) for n, (s, w) in calls.items() if (m := s.week_minutes()) is not None}
+    # the start of the window with the most timed runs (wrapping around the week)
+    events = sorted((m, w) for minutes, w in timed.values() for m in minutes)
+    best, best_start, total, j = 0.0, 0, 0.0, 0
+    doubled = events + [(m + _WEEK, w) for m, w in events]
+    for i, (start, _) in enumerate(events):
+        while j < len(doubled) and doubled[j][0] < start + 60:
+            total += doubled[j][1]
+            j += 1
+        if total > best:
+            best, best_start = total, start
+        total -= events[i][1]
+    share = dict(steady)
+    for name, (minutes, w) in timed.items():
+        end = best_start + 60
+        inside = bisect_left(minutes, end) - bisect_left(minutes, best_start)
+        wrapped = bisect_left(minutes, end - _WEEK) if end > _WEEK else 0
+        share[name] = (inside + wrapped) * w
+    busiest = max(share, key=lambda n: share[n])
+    return sum(steady.values()) + best, busiest
 
 
 def _croniter() -> type[croniter]:

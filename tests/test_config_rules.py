@@ -126,3 +126,34 @@ def test_the_hourly_cap_warning_names_the_busiest_call(tmp_path: Path) -> None:
     config = load(tmp_path, text)
     [warning] = config.warnings
     assert warning.path == ("test_calls", "busy")
+
+
+def test_the_hourly_cap_warning_counts_the_busiest_hour_of_a_cron_schedule(
+    tmp_path: Path,
+) -> None:
+    """``* 9 * * *`` dials 60 times between 9 and 10 (2.5 an hour on average over the day):
+    --watch's cap is per hour, so that hour counts, and that call is the one named (the
+    average named the steady call instead, or nothing at all)."""
+    calls = (
+        "test_calls:\n"
+        '  steady: {trunk: t, to: "+15550001111", schedule: "every 10m"}\n'
+        '  burst: {trunk: t, to: "+15550001111", schedule: "* 9 * * *"}\n'
+    )
+    for cap in (5, 10):
+        config = load(tmp_path, TRUNK + f"settings: {{max_calls_per_hour: {cap}}}\n" + calls)
+        [warning] = config.warnings
+        assert warning.path == ("test_calls", "burst"), cap
+        assert warning.line == 8
+        assert warning.message.startswith("the schedules dial up to 66 calls an hour")
+
+
+def test_the_busiest_hour_counts_retries_and_wraps_around_the_week() -> None:
+    from sipctl.schedule import Schedule, busiest_hour
+
+    # Sunday 23:30-23:59 and Monday 00:00-00:29 are one hour of runs
+    late, early = Schedule("30-59 23 * * 0"), Schedule("0-29 0 * * 1")
+    assert busiest_hour({"late": (late, 1), "early": (early, 2)}) == (90, "early")
+    assert busiest_hour({"a": (Schedule("every 30s"), 1), "b": (Schedule("every 1m"), 3)}) == (
+        300,
+        "b",
+    )

@@ -21,7 +21,7 @@ from sipctl.models import (
     Settings,
     TestCall,
 )
-from sipctl.schedule import Schedule
+from sipctl.schedule import Schedule, busiest_hour
 
 
 def validate(self: Builder, config: Config) -> list[Problem]:
@@ -163,19 +163,17 @@ def _cross_check(self: Builder, config: Config) -> list[Problem]:
                     f"names {section[:-1].replace('_', ' ')} {ref!r}, which is not declared"
                     f"{did_you_mean(ref, self.entries[section])}",
                 )
-    calls_per_hour = 0.0
-    rates: dict[str, float] = {}
+    scheduled: dict[str, tuple[Schedule, int]] = {}
     for call_name, call in config.test_calls.items():
         known = config.outbound_trunks.get(call.trunk)
         if known is not None and call.from_ is None:
             call.from_ = known.numbers[0]  # the documented default: the trunk's first
         if call.schedule:
-            rates[call_name] = Schedule(call.schedule).runs_per_hour() * (1 + call.retries)
-            calls_per_hour += rates[call_name]
+            scheduled[call_name] = (Schedule(call.schedule), 1 + call.retries)
     limit = config.settings.max_calls_per_hour
-    if calls_per_hour > limit and rates:
-        # on the call that dials the most: the one to slow down
-        busiest = max(rates, key=lambda n: rates[n])
+    calls_per_hour, busiest = busiest_hour(scheduled) if scheduled else (0.0, "")
+    if calls_per_hour > limit:
+        # on the call that dials the most in the busiest hour: the one to slow down
         add(
             "test_calls",
             busiest,
