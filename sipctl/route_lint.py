@@ -1,4 +1,4 @@
-"""Warnings about inbound routing that ``validate`` and ``plan`` print.
+"""Warnings about inbound routing, among the config's warnings (the loader adds them).
 
 - a declared inbound number that no dispatch rule can take;
 - a dispatch rule that can never be chosen: another rule takes every call it matches
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-
-import click
 
 from sipctl.errors import Problem
 from sipctl.numbers import normalize_number
@@ -242,9 +240,3 @@ def warnings(config: Any) -> list[Problem]:
                 + (f" (inbound trunk {got[0]}, dispatch rule {got[1]})" if d.landed else ""),
             )
     return sorted(out)
-
-
-def print_warnings(config: Any) -> None:
-    """Print the routing warnings on stderr, after the loader's (``validate``, ``plan``)."""
-    for w in warnings(config):
-        click.echo(str(w), err=True)

@@ -14,6 +14,8 @@ from sipctl.config import Config, load_config
 
 OUT = "outbound_trunks:\n  t:\n    address: sip.example.com\n"
 IN = "inbound_trunks:\n  i:\n"
+# a rule for every call: no routing warning on the trunk's numbers
+ANY = "dispatch_rules:\n  any: {rule: {individual: {}}}\n"
 
 
 def load(tmp: Path, text: str, env: dict[str, str] | None = None) -> Config:
@@ -84,19 +86,19 @@ CASES = {
         ["no username", "not authenticated", "anyone", "set auth.username"],
     ),
     "username-alone": (
-        IN + '    numbers: ["+15105550100"]\n    auth: {username: office}\n',
+        IN + '    numbers: ["+15105550100"]\n    auth: {username: office}\n' + ANY,
         4,
         ("inbound_trunks", "i", "auth"),
         ["no password", "not authenticated", "set auth.password"],
     ),
     "formatted-inbound-number": (
-        IN + '    numbers: ["+1 510-555-0100"]\n',
+        IN + '    numbers: ["+1 510-555-0100"]\n' + ANY,
         3,
         ("inbound_trunks", "i", "numbers", 0),
         ["matches it as '+15105550100'", "reach this trunk"],
     ),
     "sip-uri-allowed-number": (
-        IN + '    numbers: ["+15105550100"]\n    allowed_numbers: ["bob@pbx"]\n',
+        IN + '    numbers: ["+15105550100"]\n    allowed_numbers: ["bob@pbx"]\n' + ANY,
         4,
         ("inbound_trunks", "i", "allowed_numbers", 0),
         ["'bob@pbx' can never match", "calling number"],

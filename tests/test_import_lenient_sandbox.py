@@ -113,6 +113,10 @@ def test_values_livekit_accepts_import_validate_and_plan_as_a_bare_adopt(
     assert sum("'alice' is a SIP user" in x for x in plan.stderr.splitlines()) == 1
     doc = json.loads(sipctl(sandbox, cfg, "plan", "--format", "json", env=env).stdout)
     assert sum("'alice' is a SIP user" in w for w in doc["warnings"]) == 1
+    # routing warnings too: once on stderr, once in the JSON plan
+    routing = "office.numbers[0]: a call to +15105550199 reaches no dispatch rule"
+    assert sum(routing in x for x in plan.stderr.splitlines()) == 1, plan.stderr
+    assert sum(routing in w for w in doc["warnings"]) == 1, doc["warnings"]
     assert [(c["action"], c["fields"]) for c in doc["changes"]] == [("adopt", [])] * 3
 
     # adopted as they are: LiveKit keeps every value as it was

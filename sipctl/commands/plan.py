@@ -21,7 +21,6 @@ from sipctl.exitcodes import ExitCode
 from sipctl.files import write_atomic
 from sipctl.reconcile import current_plan
 from sipctl.render import plan_json, plan_markdown, plan_text
-from sipctl.route_lint import print_warnings
 from sipctl.saved_plan import header
 
 
@@ -86,7 +85,6 @@ def command(
     if out is not None and not out.parent.is_dir():
         raise SipctlError(f"cannot save the plan to {out}: directory {out.parent} does not exist")
     config = load(opts, freeze=True)
-    print_warnings(config)
     connection = conn.get()
     plan, _ = asyncio.run(
         current_plan(

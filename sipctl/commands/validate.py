@@ -7,7 +7,6 @@ import click
 from sipctl.commands.common import Options, common_options, handle_errors, load
 from sipctl.config.schema import schema_text
 from sipctl.errors import SipctlError
-from sipctl.route_lint import print_warnings
 from sipctl.server_rules import declared_conflicts
 
 
@@ -29,7 +28,6 @@ def command(opts: Options, offline: bool) -> None:
     if refused:
         # LiveKit's own rules (sipctl.server_rules): what it would refuse at apply
         raise SipctlError("; ".join(c.message for c in refused))
-    print_warnings(config)
     click.echo(f"Configuration valid: {config.summary()}.")
 
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from sipctl import route_lint
 from sipctl.config.checks import validate
 from sipctl.config.merge import Builder
 from sipctl.config.model import Config
@@ -84,7 +85,10 @@ def _load_config(directory: str | Path, env: Mapping[str, str] | None, offline: 
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise ConfigError(problems)
-    config.warnings = sorted(p for p in problems if p.severity in ("warning", "note"))
+    # with the routing warnings: one list, printed once per run and carried by the JSON
+    # plan and apply reports alike
+    notes = [p for p in problems if p.severity in ("warning", "note")]
+    config.warnings = sorted([*notes, *route_lint.warnings(config)])
     return config
 
 
