@@ -35,7 +35,6 @@ HEAVY = frozenset(
         "pydantic",
         "pydantic_core",
         "yaml",
-        "deepdiff",
         "croniter",
         "prometheus_client",
         "jwt",

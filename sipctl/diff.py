@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
-
-from deepdiff import DeepDiff
 
 from sipctl.canonical import canonical, default_of, desired_password
 from sipctl.fields import FIELDS, Kind, Value, order, spec_of
@@ -113,46 +111,34 @@ def updatable(kind: str) -> frozenset[str]:
 
 
 def _deep_fields(have: dict[str, Any], want: dict[str, Any]) -> list[FieldChange]:
-    """Field-level changes via deepdiff, collapsed to a readable path per field."""
-    # Only the top-level fields that differ go to deepdiff: same result, a fraction of
-    # the work when a thousand resources change one field each.
-    keys = [k for k in have.keys() | want.keys() if have.get(k, _MISSING) != want.get(k, _MISSING)]
-    have = {k: have[k] for k in keys if k in have}
-    want = {k: want[k] for k in keys if k in want}
-    diff = DeepDiff(have, want, view="tree", threshold_to_diff_deeper=0)
-    paths: dict[tuple[Any, ...], None] = {}
-    for items in diff.values():
-        for item in items:
-            paths[_collapse(have, want, item.path(output_format="list"))] = None
-    out = []
-    for p in paths:
-        old, new = _at(have, p), _at(want, p)
-        out.append(FieldChange(".".join(str(x) for x in p), old, new))
+    """Field-level changes, one per path: descend while both sides are mappings (a changed
+    header is ``headers.X-Foo``), stop at anything else (a changed list is the whole list,
+    ``numbers``, which the renderers then show element by element).
+
+    A short walk of our own: deepdiff gave the same paths but its import (with numpy)
+    cost about 0.1 s of every plan, a third of a 1,000-trunk plan's budget."""
+    out: list[FieldChange] = []
+    _walk(have, want, (), out)
     return out
 
 
-def _at(data: Any, path: Sequence[Any]) -> Any:
-    cur = data
-    for step in path:
-        if isinstance(cur, dict) and step in cur:
-            cur = cur[step]
+def _walk(
+    have: dict[str, Any], want: dict[str, Any], at: tuple[str, ...], out: list[FieldChange]
+) -> None:
+    for key in [*have, *(k for k in want if k not in have)]:
+        old, new = have.get(key, _MISSING), want.get(key, _MISSING)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            _walk(old, new, (*at, key), out)
         else:
-            return None
-    return cur
-
-
-def _collapse(have: Any, want: Any, path: Sequence[Any]) -> tuple[Any, ...]:
-    """Descend while both sides are mappings: a changed header is ``headers.X-Foo``, a
-    changed list is the whole list (``numbers``)."""
-    out: list[Any] = []
-    a, b = have, want
-    for step in path:
-        if not (isinstance(a, dict) and isinstance(b, dict)):
-            break
-        out.append(step)
-        a = a.get(step, _MISSING)
-        b = b.get(step, _MISSING)
-    return tuple(out)
+            out.append(
+                FieldChange(
+                    ".".join(str(x) for x in (*at, key)),
+                    None if old is _MISSING else old,
+                    None if new is _MISSING else new,
+                )
+            )
 
 
 def _password(
