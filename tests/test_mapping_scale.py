@@ -41,3 +41,19 @@ def test_no_signature_inspection_per_resource(kind: str, monkeypatch: pytest.Mon
         res = mapping.from_proto(kind, info)  # type: ignore[arg-type]
         assert res.model == first.model
     assert calls == 0
+
+
+@pytest.mark.parametrize("kind", sorted(INFOS))
+def test_live_models_are_what_pydantic_would_construct(kind: str) -> None:
+    """The mapping builds live models without pydantic's model_construct (a fifth of its
+    cost); they must be indistinguishable from its result: equal, same fields set, same
+    dump, and the private/extra slots pydantic reads."""
+    model = mapping.from_proto(kind, INFOS[kind]).model  # type: ignore[arg-type]
+    assert model is not None
+    data = dict(model.__dict__)
+    same = type(model).model_construct(model.model_fields_set, **data)
+    assert model == same
+    assert model.model_fields_set == same.model_fields_set
+    assert model.model_dump() == same.model_dump()
+    assert model.__pydantic_extra__ == same.__pydantic_extra__
+    assert model.__pydantic_private__ == same.__pydantic_private__
