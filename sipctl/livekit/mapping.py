@@ -6,10 +6,8 @@ the field tables (:mod:`sipctl.fields`).
 ``to_proto`` builds the ``SIP*Info`` to create or replace from a model; ``update_args``
 the keywords of the SDK's ``update_*_fields`` for the rows a change touches. An answer
 that does not fit (unknown enum value, missing ID, empty rule) is a :class:`LiveKitError`
-naming the resource.
-
-Equivalences applied here so that the diff never shows noise: an empty ``media`` is the
-same as none; the deprecated ``media_encryption`` is read as ``media.encryption``.
+naming the resource. Nested messages (media, the rule, the room configuration) are
+converted by :mod:`sipctl.livekit.messages`.
 """
 
 from __future__ import annotations
@@ -19,30 +17,27 @@ import operator
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-from google.protobuf import json_format
-from google.protobuf.duration_pb2 import Duration as PbDuration
-from livekit.protocol import room as room_pb
 from livekit.protocol import sip as pb
 from pydantic import BaseModel
 
 from sipctl.errors import LiveKitError
 from sipctl.fields import CARRIED, FIELDS, ID_FIELD, MODEL_OF, FieldSpec, Kind, Value, describe
 from sipctl.live import LiveResource
-from sipctl.models import (
-    AgentDispatch,
-    Codec,
-    Encryption,
-    Media,
-    Resource,
-    RoomConfig,
-    Rule,
-    RuleCallee,
-    RuleDirect,
-    RuleIndividual,
+from sipctl.livekit.messages import (
+    Bad,
+    duration,
+    enum_number,
+    media_from_proto,
+    media_to_proto,
+    room_config_from_proto,
+    room_config_to_proto,
+    rule_from_proto,
+    rule_to_proto,
+    set_duration,
 )
+from sipctl.models import Resource
 from sipctl.ownership import Marker, parse_metadata, render_metadata
 from sipctl.secrets import Secret
 
@@ -53,10 +48,6 @@ INFO: dict[str, type[Any]] = {
 }
 
 
-class _Bad(Exception):
-    """A field that does not fit; turned into a LiveKitError naming the resource."""
-
-
 @dataclass
 class Context:
     """What a row may need besides the message: dispatch rules name trunks by name."""
@@ -65,166 +56,6 @@ class Context:
     trunk_ids: Callable[[str], str] = str  # inbound trunk name -> ID
     metadata: str = ""  # the metadata to write (the user's plus the marker)
     user_metadata: dict[str, Any] | str = field(default_factory=dict)  # as read
-
-
-# --- values ----------------------------------------------------------------------------
-
-
-def _enum_number(value: StrEnum) -> int:
-    return list(type(value)).index(value)
-
-
-def _seconds(d: PbDuration) -> float:
-    return d.seconds + d.nanos / 1e9
-
-
-def _duration(msg: Any, fld: str) -> float | None:
-    if not msg.HasField(fld):
-        return None
-    value = _seconds(getattr(msg, fld))
-    return value if value > 0 else None
-
-
-def _set_duration(target: PbDuration, seconds: float) -> None:
-    whole = int(seconds)
-    target.seconds = whole
-    target.nanos = round((seconds - whole) * 1e9)
-
-
-_ENCRYPTION = tuple(Encryption)  # in protobuf number order
-
-
-def _media(info: Any) -> Media | None:
-    """``media`` (or the deprecated ``media_encryption``) as a model; empty is None."""
-    has = info.HasField("media")
-    m = info.media
-    members = _ENCRYPTION
-    number: int | None = None
-    if has and m.HasField("encryption"):
-        number = m.encryption
-    elif info.media_encryption:
-        number = info.media_encryption
-    encryption: Encryption | None = None
-    if number is not None:
-        if not 0 <= number < len(members):
-            raise _Bad(f"unknown media.encryption value {number}")
-        encryption = members[number]
-    if encryption is Encryption.disable:
-        encryption = None  # the default: same as unset
-    codecs = [Codec(name=c.name, rate=c.rate) for c in m.codecs] if has else []
-    only = bool(has and m.only_listed_codecs)
-    timeout = _duration(m, "media_timeout") if has else None
-    if not codecs and not only and encryption is None and timeout is None:
-        return None
-    return Media(
-        codecs=codecs, only_listed_codecs=only, encryption=encryption, media_timeout=timeout
-    )
-
-
-def media_to_proto(media: Media | None) -> pb.SIPMediaConfig | None:
-    if media is None or media.is_empty():
-        return None
-    out = pb.SIPMediaConfig(only_listed_codecs=media.only_listed_codecs)
-    for c in media.codecs:
-        out.codecs.add(name=c.name, rate=c.rate)
-    if media.encryption is not None:
-        out.encryption = _enum_number(media.encryption)  # type: ignore[assignment]
-    if media.media_timeout is not None:
-        _set_duration(out.media_timeout, media.media_timeout)
-    return out
-
-
-def _rule(r: pb.SIPDispatchRule) -> Rule:
-    which = r.WhichOneof("rule")
-    if which == "dispatch_rule_direct":
-        d = r.dispatch_rule_direct
-        return Rule(direct=RuleDirect(room_name=d.room_name, pin=d.pin))
-    if which == "dispatch_rule_individual":
-        i = r.dispatch_rule_individual
-        return Rule(
-            individual=RuleIndividual(
-                room_prefix=i.room_prefix, pin=i.pin, no_randomness=i.no_randomness
-            )
-        )
-    if which == "dispatch_rule_callee":
-        c = r.dispatch_rule_callee
-        return Rule(callee=RuleCallee(room_prefix=c.room_prefix, pin=c.pin, randomize=c.randomize))
-    raise _Bad("its rule is empty or of a kind sipctl does not know (direct, individual, callee)")
-
-
-def rule_to_proto(rule: Rule) -> pb.SIPDispatchRule:
-    if rule.direct is not None:
-        d = rule.direct
-        return pb.SIPDispatchRule(
-            dispatch_rule_direct=pb.SIPDispatchRuleDirect(room_name=d.room_name, pin=d.pin)
-        )
-    if rule.individual is not None:
-        i = rule.individual
-        return pb.SIPDispatchRule(
-            dispatch_rule_individual=pb.SIPDispatchRuleIndividual(
-                room_prefix=i.room_prefix, pin=i.pin, no_randomness=i.no_randomness
-            )
-        )
-    assert rule.callee is not None
-    c = rule.callee
-    return pb.SIPDispatchRule(
-        dispatch_rule_callee=pb.SIPDispatchRuleCallee(
-            room_prefix=c.room_prefix, pin=c.pin, randomize=c.randomize
-        )
-    )
-
-
-_MS = ("min_playout_delay", "max_playout_delay")  # milliseconds in RoomConfiguration
-_S = ("empty_timeout", "departure_timeout")  # seconds
-
-
-def _room_config(info: Any) -> RoomConfig | None:
-    """``room_config`` as a model (``egress`` left out: carried over on replace)."""
-    data = json_format.MessageToDict(info.room_config, preserving_proto_field_name=True)
-    data.pop("egress", None)
-    for key in _MS:
-        if key in data:
-            data[key] = int(data[key]) / 1000
-    for key in _S:
-        if key in data:
-            data[key] = float(data[key])
-    data["agents"] = [
-        AgentDispatch.model_construct(
-            agent_name=a.get("agent_name", ""),
-            metadata=a.get("metadata", ""),
-            deployment=a.get("deployment", ""),
-            attributes=dict(a.get("attributes", {})),
-        )
-        for a in data.get("agents", [])
-    ]
-    for name, fld in RoomConfig.model_fields.items():
-        if name not in data:
-            data[name] = fld.get_default(call_default_factory=True)
-    config = RoomConfig.model_construct(**data)
-    return None if config == RoomConfig() else config
-
-
-def room_config_to_proto(config: RoomConfig) -> room_pb.RoomConfiguration:
-    out = room_pb.RoomConfiguration(
-        name=config.name,
-        max_participants=config.max_participants,
-        metadata=config.metadata,
-        sync_streams=config.sync_streams,
-        tags=config.tags,
-    )
-    for key in _S:
-        value = getattr(config, key)
-        if value is not None:
-            setattr(out, key, round(value))
-    for key in _MS:
-        value = getattr(config, key)
-        if value is not None:
-            setattr(out, key, round(value * 1000))
-    for a in config.agents:
-        out.agents.add(
-            agent_name=a.agent_name, metadata=a.metadata, deployment=a.deployment
-        ).attributes.update(a.attributes)
-    return out
 
 
 def _write(spec: FieldSpec, out: Any, v: Any, ctx: Context) -> None:
@@ -240,7 +71,7 @@ def _write(spec: FieldSpec, out: Any, v: Any, ctx: Context) -> None:
     elif v is None:
         return  # unset: the protobuf's default
     elif kind is Value.DURATION:
-        _set_duration(getattr(out, spec.proto), v)
+        set_duration(getattr(out, spec.proto), v)
     elif kind is Value.ROOM_CONFIG:
         getattr(out, spec.proto).CopyFrom(room_config_to_proto(v))
     elif kind is Value.RULE:
@@ -258,7 +89,7 @@ def _write(spec: FieldSpec, out: Any, v: Any, ctx: Context) -> None:
 def _wire(spec: FieldSpec, v: Any) -> Any:
     """A scalar's protobuf value (also the update keyword's)."""
     if spec.value is Value.ENUM:
-        return _enum_number(v)
+        return enum_number(v)
     if spec.value is Value.SECRET:
         return v.reveal() if v else ""
     return v
@@ -313,19 +144,19 @@ def _reader(spec: FieldSpec) -> Reader:
     if kind is Value.METADATA:
         return lambda info, ctx: ctx.user_metadata
     if kind is Value.MEDIA:
-        return lambda info, ctx: _media(info)
+        return lambda info, ctx: media_from_proto(info)
     if kind is Value.DURATION:
-        return lambda info, ctx: _duration(info, proto)
+        return lambda info, ctx: duration(info, proto)
     if kind is Value.ROOM_CONFIG:
-        return lambda info, ctx: _room_config(info) if info.HasField(proto) else None
+        return lambda info, ctx: room_config_from_proto(info) if info.HasField(proto) else None
     if kind is Value.TRUNKS:
         return lambda info, ctx: [ctx.trunk_names.get(t, t) for t in get(info)]
     if kind is Value.RULE:
 
         def rule(info: Any, ctx: Context) -> Any:
             if not info.HasField(proto):
-                raise _Bad("it has no rule")
-            return _rule(get(info))
+                raise Bad("it has no rule")
+            return rule_from_proto(get(info))
 
         return rule
     assert kind is Value.ENUM and spec.enum is not None
@@ -334,7 +165,7 @@ def _reader(spec: FieldSpec) -> Reader:
     def enum(info: Any, ctx: Context) -> Any:
         number = get(info)
         if not 0 <= number < len(members):
-            raise _Bad(f"unknown {spec.path} value {number}")
+            raise Bad(f"unknown {spec.path} value {number}")
         return members[number]
 
     return enum
@@ -399,7 +230,7 @@ def from_proto(kind: Kind, info: Any, trunk_names: Mapping[str, str] | None = No
     ctx = Context(trunk_names=trunk_names or _NO_NAMES, user_metadata=parsed.user)
     try:
         if not rid:
-            raise _Bad(f"it has no {ID_FIELD[kind]}")
+            raise Bad(f"it has no {ID_FIELD[kind]}")
         cls = MODEL_OF[kind]
         data: dict[str, Any] = {}
         groups: dict[str, dict[str, Any]] = {}
@@ -418,7 +249,7 @@ def from_proto(kind: Kind, info: Any, trunk_names: Mapping[str, str] | None = No
         for field_name, make in _unread_defaults(cls, kind):
             data[field_name] = make()
         res.model = _construct(cls, data, fields_set)
-    except (_Bad, ValueError, TypeError) as exc:
+    except (Bad, ValueError, TypeError) as exc:
         res.error = str(
             LiveKitError(
                 f"LiveKit returned {describe(kind, name, rid)} that sipctl cannot read: {exc}"

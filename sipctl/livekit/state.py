@@ -1,7 +1,9 @@
 """Read every outbound trunk, inbound trunk and dispatch rule, and sort them by ownership.
 
 Lists follow pagination to the end: LiveKit OSS returns everything in one answer whatever
-the limit, a server honouring ``limit`` returns pages; both end with a short or empty page.
+the limit (livekit/livekit pkg/service/sip.go, ``SIPService.ListSIPOutboundTrunk``
+collects its store's iterator with ``iters.All``), a server honouring ``limit`` returns pages; a page that is not exactly
+``limit`` long is the last (one request instead of two for a project under the limit).
 A resource carrying sipctl's marker is *managed* and identified by its name; anything else
 is *unmanaged* and never touched. Two managed resources of one kind with the same name
 are reported (nothing may be applied then).
@@ -45,14 +47,15 @@ async def _paginate(
     fetch: Callable[[Any], Awaitable[Sequence[Any]]],
     make_page: Callable[[str, int], Any],
     id_of: Callable[[Any], str],
+    page_size: int = PAGE_SIZE,
 ) -> list[Any]:
-    """Call ``fetch(page)`` from the start until an answer adds nothing new."""
+    """Call ``fetch(page)`` from the start until a page is not full or adds nothing new."""
     items: list[Any] = []
     seen: set[str] = set()
     after = ""
     t0 = time.monotonic()
     for pages in range(1, MAX_PAGES + 1):
-        page = make_page(after, PAGE_SIZE)
+        page = make_page(after, page_size)
         got = await call(conn, what, functools.partial(fetch, page))
         new = [it for it in got if id_of(it) not in seen]
         if not new:
@@ -61,6 +64,11 @@ async def _paginate(
         for it in new:
             seen.add(id_of(it))
         items.extend(new)
+        if len(got) != page_size:
+            # fewer than asked: the last page; more: the server ignores ``limit`` (LiveKit
+            # OSS) and sent everything. Either way, no request for an empty page.
+            log.debug("%s: %d in %d pages, %.3fs", what, len(items), pages, time.monotonic() - t0)
+            return items
         last = max(id_of(it) for it in new)
         if last <= after:
             return items  # the server does not move forward: it sent everything
