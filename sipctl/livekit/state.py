@@ -1,9 +1,10 @@
 """Read every outbound trunk, inbound trunk and dispatch rule, and sort them by ownership.
 
-Lists follow pagination to the end: LiveKit OSS returns everything in one answer whatever
+Lists follow pagination to the end. LiveKit OSS returns everything in one answer whatever
 the limit (livekit/livekit pkg/service/sip.go, ``SIPService.ListSIPOutboundTrunk``
-collects its store's iterator with ``iters.All``), a server honouring ``limit`` returns pages; a page that is not exactly
-``limit`` long is the last (one request instead of two for a project under the limit).
+collects its store's iterator with ``iters.All``); a server honouring ``limit`` returns
+pages. A page that is not exactly ``limit`` long is the last (one request, not two, for
+a project under the limit).
 A resource carrying sipctl's marker is *managed* and identified by its name; anything else
 is *unmanaged* and never touched. Two managed resources of one kind with the same name
 are reported (nothing may be applied then).
