@@ -35,7 +35,7 @@ def match_numbers(num: str, allowed: Sequence[str]) -> bool:
     return any(num == a or norm == normalize_number(a) for a in allowed)
 
 
-def _valid_mask(mask: str) -> bool:
+def valid_mask(mask: str) -> bool:
     # isValidMask (sip/sip.go): entries with these characters or a scheme are ignored.
     return not any(c in mask for c in "()+*;, \t\n\r") and "://" not in mask
 
@@ -63,7 +63,7 @@ def match_addresses(source_ip: str, from_host: str, masks: Sequence[str]) -> boo
     ip = _parse_ip(source_ip)
     if ip is None:
         return True
-    valid = [m for m in masks if _valid_mask(m)]
+    valid = [m for m in masks if valid_mask(m)]
     if not valid:
         return True
     return any(m == from_host or _match_mask(ip, m) for m in valid)

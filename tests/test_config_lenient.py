@@ -73,6 +73,23 @@ CASES = {
         ("outbound_trunks", "t", "attributes_to_headers", "caller"),
         ["LiveKit accepts 'Contact' here", "ForbiddenSipHeaderNames"],
     ),
+    "allowed-addresses-in-one-entry": (
+        IN
+        + '    numbers: ["+15105550100"]\n    allowed_addresses: ["10.0.0.0/8, 10.1.0.0/16"]\n'
+        + ANY,
+        4,
+        ("inbound_trunks", "i", "allowed_addresses", 0),
+        ["ignores it", "one address, CIDR or host per entry", "from any address"],
+    ),
+    "formatted-rule-number": (
+        IN
+        + '    numbers: ["+15105550100"]\n'
+        + "dispatch_rules:\n  r:\n    rule: {individual: {}}\n"
+        + '    inbound_numbers: ["+1 415-555-0100"]\n',
+        7,
+        ("dispatch_rules", "r", "inbound_numbers", 0),
+        ["compares a dispatch rule's numbers", "exactly", "write '+14155550100'"],
+    ),
     "number-twice": (
         OUT + '    numbers: ["+15105550100", "+15105550100"]\n',
         4,

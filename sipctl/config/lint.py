@@ -9,7 +9,8 @@ Written from livekit/protocol ``livekit/sip.go`` (the ``Validate`` methods,
 ``validateAttributesToHeaders``, ``NormalizeNumber``), ``livekit/sip_validation.go``
 (``ValidateHeaderValueResult``, ``deprecatedSipHeaderNames``), ``rpc/sip.go``
 (``NewCreateSIPParticipantRequest``), ``sip/sip.go`` (``MatchTrunkDetailed``,
-``matchNumbers``) and livekit/sip ``pkg/sip/inbound.go`` (``handleInviteAuth``).
+``matchNumbers``, ``isValidMask``, ``MatchDispatchRuleIter``) and livekit/sip
+``pkg/sip/inbound.go`` (``handleInviteAuth``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from collections.abc import Callable
 from sipctl.config.model import Config
 from sipctl.config.yamlsource import Path_
 from sipctl.countries import ISO_3166_ALPHA2
-from sipctl.models import DIGITS, E164, InboundTrunk, OutboundTrunk
+from sipctl.models import DIGITS, E164, DispatchRule, InboundTrunk, OutboundTrunk
 from sipctl.models.base import DEPRECATED_HEADERS, FORBIDDEN_HEADERS
-from sipctl.numbers import normalize_number
+from sipctl.numbers import normalize_number, valid_mask
 
 # (section, name, path inside the resource, message)
 Warn = Callable[[str, str, Path_, str], None]
@@ -185,6 +186,43 @@ def _auth(name: str, trunk: InboundTrunk, warn: Warn) -> None:
     )
 
 
+def _addresses(name: str, trunk: InboundTrunk, warn: Warn) -> None:
+    masks = trunk.allowed_addresses
+    ignored = [i for i, m in enumerate(masks) if not valid_mask(m)]
+    for i in ignored:
+        # sip/sip.go isValidMask, filterInvalidAddrMasks, matchAddrMasks
+        left = (
+            "; with no entry left, LiveKit lets calls in from any address"
+            if len(ignored) == len(masks)
+            else ""
+        )
+        warn(
+            "inbound_trunks",
+            name,
+            ("allowed_addresses", i),
+            f"LiveKit accepts {masks[i]!r} but ignores it when a call comes in (no spaces, "
+            "commas, parentheses, '+', '*', ';' or scheme in an entry): write one address, "
+            f"CIDR or host per entry{left}",
+        )
+
+
+def _rule_numbers(name: str, rule: DispatchRule, warn: Warn) -> None:
+    for field, which in (("numbers", "called"), ("inbound_numbers", "calling")):
+        for i, number in enumerate(getattr(rule, field)):
+            norm = None if E164.match(number) else _formatted(number)
+            if norm is None or number.lstrip("+").isdigit():
+                continue
+            # sip/sip.go MatchDispatchRuleIter: slices.Contains, not NormalizeNumber
+            warn(
+                "dispatch_rules",
+                name,
+                (field, i),
+                f"LiveKit accepts {number!r} but compares a dispatch rule's numbers with the "
+                f"{which} number exactly (trunks normalise, rules do not): a call with "
+                f"{norm} never matches it; write {norm!r}",
+            )
+
+
 def warnings(config: Config, warn: Warn) -> None:
     """Report, through ``warn``, each value LiveKit accepts but that is probably a mistake.
 
@@ -224,4 +262,9 @@ def warnings(config: Config, warn: Warn) -> None:
             _headers("inbound_trunks", name, inb, warn)
         if inb.attributes_to_headers:
             _attributes_to_headers("inbound_trunks", name, inb, warn)
+        if inb.allowed_addresses:
+            _addresses(name, inb, warn)
         _auth(name, inb, warn)
+    for name, rule in config.dispatch_rules.items():
+        if rule.numbers or rule.inbound_numbers:
+            _rule_numbers(name, rule, warn)
