@@ -55,6 +55,7 @@ class _Renamed(Located):
 
 
 _SECRET_LEAVES = frozenset(pattern[-1] for pattern in SECRET_FIELDS)
+_PLAIN = (int, float, bool, type(None))  # nothing to substitute in these
 
 
 class Builder:
@@ -118,21 +119,24 @@ class Builder:
                     target[name] = Entry(doc, data)
 
     def _interpolate(self, doc: Located, path: Path_, value: Any) -> Any:
-        secret = is_secret_path(path)
-        # A string without "$" under a key no secret path ends with stays as it is: no
-        # call, no path built (most of the 80,000 values of 10,000 trunks).
+        # Containers are walked inline; a string without "$" under a key no secret path
+        # ends with stays as it is: no call, no path built (most of the 80,000 values of
+        # 10,000 trunks), and the secret-path test runs for leaves only.
         if isinstance(value, dict):
-            return {
-                k: v
-                if type(v) is str and "$" not in v and k not in _SECRET_LEAVES
-                else self._interpolate(doc, (*path, k), v)
-                for k, v in value.items()
-            }
+            out: dict[Any, Any] = {}
+            for k, v in value.items():
+                t = type(v)
+                if ((t is str and "$" not in v) or t in _PLAIN) and k not in _SECRET_LEAVES:
+                    out[k] = v
+                else:
+                    out[k] = self._interpolate(doc, (*path, k), v)
+            return out
         if isinstance(value, list):
             return [
                 v if type(v) is str and "$" not in v else self._interpolate(doc, (*path, i), v)
                 for i, v in enumerate(value)
             ]
+        secret = is_secret_path(path)
         if not isinstance(value, str):
             if secret and value is not None:
                 self.literal_secrets.append((doc, path, "is a literal secret"))
