@@ -117,6 +117,9 @@ def test_values_livekit_accepts_import_validate_and_plan_as_a_bare_adopt(
     routing = "office.numbers[0]: a call to +15105550199 reaches no dispatch rule"
     assert sum(routing in x for x in plan.stderr.splitlines()) == 1, plan.stderr
     assert sum(routing in w for w in doc["warnings"]) == 1, doc["warnings"]
+    # and in the Markdown plan a pull request shows (stderr does not reach the comment)
+    md = sipctl(sandbox, cfg, "plan", "--format", "markdown", env=env).stdout
+    assert sum("SIP user" in line and line.startswith("> ") for line in md.splitlines()) == 1
     assert [(c["action"], c["fields"]) for c in doc["changes"]] == [("adopt", [])] * 3
 
     # adopted as they are: LiveKit keeps every value as it was

@@ -83,7 +83,9 @@ def render(plan: Plan) -> str:
         out += [f"- {r.kind} `{_cell(r.name)}` ({r.id})" for r in plan.unmanaged]
         out.append("")
     problems = plan.safety.problems()
-    for w in [*plan.warnings, *(f"apply would refuse this plan: {p}" for p in problems)]:
+    refused = (f"apply would refuse this plan: {p}" for p in problems)
+    # the config's warnings too: a pull request comment is all its reader sees of the run
+    for w in [*plan.config_warnings, *plan.warnings, *refused]:
         out.append(f"> ⚠️ {_cell(w)}")
     text = "\n".join(out).rstrip() + "\n"
     if len(text) > LIMIT:  # the lists after the details: cut them too
