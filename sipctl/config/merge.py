@@ -123,14 +123,14 @@ class Builder:
         # ends with stays as it is: no call, no path built (most of the 80,000 values of
         # 10,000 trunks), and the secret-path test runs for leaves only.
         if isinstance(value, dict):
-            out: dict[Any, Any] = {}
+            mapped: dict[Any, Any] = {}
             for k, v in value.items():
                 t = type(v)
                 if ((t is str and "$" not in v) or t in _PLAIN) and k not in _SECRET_LEAVES:
-                    out[k] = v
+                    mapped[k] = v
                 else:
-                    out[k] = self._interpolate(doc, (*path, k), v)
-            return out
+                    mapped[k] = self._interpolate(doc, (*path, k), v)
+            return mapped
         if isinstance(value, list):
             return [
                 v if type(v) is str and "$" not in v else self._interpolate(doc, (*path, i), v)
