@@ -50,10 +50,11 @@ def _caller_id(number: str) -> str | None:
     # written (LiveKit normalises numbers only to match inbound calls)
     norm = _formatted(number)
     if norm is not None:
+        space = " (where a space is not valid)" if " " in number else ""
         return (
             f"LiveKit accepts {number!r} but does not normalise a caller ID: it sends it as "
-            "written as the From user of every call, where spaces and parentheses are not "
-            f"valid and providers expect E.164; write {norm!r}"
+            f"written as the From user of the calls it places with it{space}, and providers "
+            f"expect E.164; write {norm!r}"
         )
     if _SIP_USER.fullmatch(number):
         return (
