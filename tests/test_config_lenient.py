@@ -90,6 +90,12 @@ CASES = {
         ("dispatch_rules", "r", "inbound_numbers", 0),
         ["compares a dispatch rule's numbers", "exactly", "write '+14155550100'"],
     ),
+    "outbound-username-alone": (
+        OUT + '    numbers: ["+15105550100"]\n    auth: {username: acme}\n',
+        5,
+        ("outbound_trunks", "t", "auth"),
+        ["no password", "401/407", "set auth.password"],
+    ),
     "number-twice": (
         OUT + '    numbers: ["+15105550100", "+15105550100"]\n',
         4,

@@ -10,7 +10,7 @@ Written from livekit/protocol ``livekit/sip.go`` (the ``Validate`` methods,
 (``ValidateHeaderValueResult``, ``deprecatedSipHeaderNames``), ``rpc/sip.go``
 (``NewCreateSIPParticipantRequest``), ``sip/sip.go`` (``MatchTrunkDetailed``,
 ``matchNumbers``, ``isValidMask``, ``MatchDispatchRuleIter``) and livekit/sip
-``pkg/sip/inbound.go`` (``handleInviteAuth``).
+``pkg/sip/inbound.go`` (``handleInviteAuth``), ``pkg/sip/outbound.go`` (``Invite``).
 """
 
 from __future__ import annotations
@@ -163,6 +163,23 @@ def _attributes_to_headers(
             )
 
 
+def _outbound_auth(name: str, trunk: OutboundTrunk, warn: Warn) -> None:
+    auth = trunk.auth
+    if auth is None or bool(auth.username) == (auth.password is not None):
+        return
+    missing = "username" if auth.password is not None else "password"
+    # livekit/sip pkg/sip/outbound.go (sipOutbound) Invite: a 401/407 without both ends
+    # the call (ErrAuthMissingCreds)
+    warn(
+        "outbound_trunks",
+        name,
+        ("auth",),
+        f"auth has no {missing}: LiveKit accepts it, but answers a provider's 401/407 "
+        "challenge only with both username and password, so calls fail where the provider "
+        f"asks for credentials; set auth.{missing}",
+    )
+
+
 def _auth(name: str, trunk: InboundTrunk, warn: Warn) -> None:
     auth = trunk.auth
     if auth is None:
@@ -253,6 +270,8 @@ def warnings(config: Config, warn: Warn) -> None:
             _headers("outbound_trunks", name, out, warn)
         if out.attributes_to_headers:
             _attributes_to_headers("outbound_trunks", name, out, warn)
+        if out.auth is not None:
+            _outbound_auth(name, out, warn)
     for name, inb in config.inbound_trunks.items():
         for field in _MATCHED:
             for i, number in enumerate(getattr(inb, field)):
