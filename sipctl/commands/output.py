@@ -36,6 +36,6 @@ def command(opts: Options, conn: LazyConnection, fmt: str) -> None:
     env: SIPCTL_OUTBOUND_TRUNK_<KEY>=ID (and INBOUND_TRUNK, DISPATCH_RULE), the key upper-
     cased with other characters as '_'; json and yaml: section -> name -> ID.
     """
-    config = load(opts)
+    config = load(opts, freeze=True)
     state = asyncio.run(read_live(conn.get(), config.settings.owner))
     click.echo(render(state, fmt), nl=False)

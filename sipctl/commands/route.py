@@ -82,7 +82,7 @@ def command(
     rule does not take the call. Exit 0 when the call reaches a room, 1 when it does not;
     130 when interrupted (Ctrl-C).
     """
-    config = load(opts)
+    config = load(opts, freeze=True)
     trunks, rules = from_config(config)
     if live:
         state = asyncio.run(read_live(conn.get()))

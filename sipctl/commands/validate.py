@@ -23,7 +23,7 @@ def command(opts: Options, offline: bool) -> None:
 
     --offline checks everything except the values of unset environment variables (each
     reported as a note), so no production secret is needed."""
-    config = load(opts, offline=offline)
+    config = load(opts, freeze=True, offline=offline)
     refused = declared_conflicts(config)
     if refused:
         # LiveKit's own rules (sipctl.server_rules): what it would refuse at apply
