@@ -138,7 +138,8 @@ def _reader(spec: FieldSpec) -> Reader:
     if kind is Value.LIST:
         return lambda info, ctx: list(get(info))
     if kind is Value.MAP:
-        return lambda info, ctx: dict(get(info))
+        # dict() of a protobuf map goes through Python's Mapping mixins; most are empty
+        return lambda info, ctx: dict(raw) if (raw := get(info)) else {}
     if kind is Value.SECRET:
         return lambda info, ctx: Secret(raw) if (raw := get(info)) else None
     if kind is Value.METADATA:
