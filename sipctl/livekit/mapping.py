@@ -16,7 +16,7 @@ import functools
 import operator
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from livekit.protocol import sip as pb
@@ -50,12 +50,10 @@ INFO: dict[str, type[Any]] = {
 
 @dataclass
 class Context:
-    """What a row may need besides the message: dispatch rules name trunks by name."""
+    """What writing a row may need besides the model: dispatch rules name trunks by name."""
 
-    trunk_names: Mapping[str, str] = field(default_factory=dict)  # inbound trunk ID -> name
     trunk_ids: Callable[[str], str] = str  # inbound trunk name -> ID
     metadata: str = ""  # the metadata to write (the user's plus the marker)
-    user_metadata: dict[str, Any] | str = field(default_factory=dict)  # as read
 
 
 def _write(spec: FieldSpec, out: Any, v: Any, ctx: Context) -> None:
@@ -113,18 +111,40 @@ def _value(model: Any, spec: FieldSpec) -> Any:
     return getattr(model, spec.leaf, None)
 
 
-Reader = Callable[[Any, "Context"], Any]
+# A row's value from the protobuf; ``names`` maps inbound trunk IDs to names (rules).
+Reader = Callable[[Any, Mapping[str, str]], Any]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How from_proto builds one kind's model, worked out once per kind: 10,000 trunks
+    read 130,000 values, so plain rows are a bare ``attrgetter``, enums index a tuple, and
+    nothing that does not depend on the resource is decided per resource."""
+
+    cls: type[BaseModel]
+    top: tuple[tuple[str, Reader], ...]  # top-level fields
+    metadata: str | None  # the field that receives the user's metadata (as parsed)
+    groups: tuple[tuple[str, type[BaseModel], tuple[tuple[str, Reader], ...]], ...]  # auth
+    read: frozenset[str]  # every field the rows fill (the model's fields set)
+    defaults: tuple[tuple[str, Callable[[], Any]], ...]  # fields no row fills
 
 
 @functools.cache
-def _readers(kind: Kind) -> tuple[tuple[str, str, Reader], ...]:
-    """The kind's rows as from_proto walks them, worked out once: (group, leaf or path,
-    reader). 10,000 trunks read 130,000 values: plain rows are a bare ``attrgetter`` and
-    enums index a tuple, instead of :func:`_read`'s dispatch on every value."""
-    out: list[tuple[str, str, Reader]] = []
+def _layout(kind: Kind) -> _Layout:
+    cls = MODEL_OF[kind]
+    top: list[tuple[str, Reader]] = []
+    metadata = None
+    grouped: dict[str, list[tuple[str, Reader]]] = {}
     for spec in FIELDS[kind]:
-        out.append((spec.group, spec.leaf if spec.group else spec.path, _reader(spec)))
-    return tuple(out)
+        if spec.group:
+            grouped.setdefault(spec.group, []).append((spec.leaf, _reader(spec)))
+        elif spec.value is Value.METADATA:
+            metadata = spec.path
+        else:
+            top.append((spec.path, _reader(spec)))
+    groups = tuple((g, _nested_model(cls, g), tuple(rows)) for g, rows in grouped.items())
+    read = frozenset({*(k for k, _ in top), *grouped, *([metadata] if metadata else [])})
+    return _Layout(cls, tuple(top), metadata, groups, read, _unread_defaults(cls, kind))
 
 
 def _reader(spec: FieldSpec) -> Reader:
@@ -132,29 +152,27 @@ def _reader(spec: FieldSpec) -> Reader:
     get = operator.attrgetter(spec.proto)
     kind, proto = spec.value, spec.proto
     if kind in (Value.STR, Value.BOOL):
-        return lambda info, ctx: get(info)
+        return lambda info, names: get(info)
     if kind is Value.INT:
-        return lambda info, ctx: get(info) or None  # 0 is unset
+        return lambda info, names: get(info) or None  # 0 is unset
     if kind is Value.LIST:
-        return lambda info, ctx: list(get(info))
+        return lambda info, names: list(get(info))
     if kind is Value.MAP:
         # dict() of a protobuf map goes through Python's Mapping mixins; most are empty
-        return lambda info, ctx: dict(raw) if (raw := get(info)) else {}
+        return lambda info, names: dict(raw) if (raw := get(info)) else {}
     if kind is Value.SECRET:
-        return lambda info, ctx: Secret(raw) if (raw := get(info)) else None
-    if kind is Value.METADATA:
-        return lambda info, ctx: ctx.user_metadata
+        return lambda info, names: Secret(raw) if (raw := get(info)) else None
     if kind is Value.MEDIA:
-        return lambda info, ctx: media_from_proto(info)
+        return lambda info, names: media_from_proto(info)
     if kind is Value.DURATION:
-        return lambda info, ctx: duration(info, proto)
+        return lambda info, names: duration(info, proto)
     if kind is Value.ROOM_CONFIG:
-        return lambda info, ctx: room_config_from_proto(info) if info.HasField(proto) else None
+        return lambda info, names: room_config_from_proto(info) if info.HasField(proto) else None
     if kind is Value.TRUNKS:
-        return lambda info, ctx: [ctx.trunk_names.get(t, t) for t in get(info)]
+        return lambda info, names: [names.get(t, t) for t in get(info)]
     if kind is Value.RULE:
 
-        def rule(info: Any, ctx: Context) -> Any:
+        def rule(info: Any, names: Mapping[str, str]) -> Any:
             if not info.HasField(proto):
                 raise Bad("it has no rule")
             return rule_from_proto(get(info))
@@ -163,7 +181,7 @@ def _reader(spec: FieldSpec) -> Reader:
     assert kind is Value.ENUM and spec.enum is not None
     members = tuple(spec.enum)  # in protobuf number order (tests/test_fields.py)
 
-    def enum(info: Any, ctx: Context) -> Any:
+    def enum(info: Any, names: Mapping[str, str]) -> Any:
         number = get(info)
         if not 0 <= number < len(members):
             raise Bad(f"unknown {spec.path} value {number}")
@@ -228,28 +246,23 @@ def from_proto(kind: Kind, info: Any, trunk_names: Mapping[str, str] | None = No
     password = getattr(info, "auth_password", "")
     res = LiveResource(kind, rid, name, None, parsed.marker, password, info=info)
     res.legacy_marker = kind == "dispatch_rule" and parsed.marker is not None
-    ctx = Context(trunk_names=trunk_names or _NO_NAMES, user_metadata=parsed.user)
+    names = trunk_names or _NO_NAMES
     try:
         if not rid:
             raise Bad(f"it has no {ID_FIELD[kind]}")
-        cls = MODEL_OF[kind]
-        data: dict[str, Any] = {}
-        groups: dict[str, dict[str, Any]] = {}
-        for group, key, read in _readers(kind):
-            if group:
-                groups.setdefault(group, {})[key] = read(info, ctx)
-            else:
-                data[key] = read(info, ctx)
-        for group, values in groups.items():
+        lay = _layout(kind)
+        data = {key: read(info, names) for key, read in lay.top}
+        if lay.metadata:
+            data[lay.metadata] = parsed.user
+        for group, sub, rows in lay.groups:
+            values = {leaf: read(info, names) for leaf, read in rows}
             # a nested model (auth) exists when any of its fields is set
-            sub = _nested_model(cls, group)
             data[group] = _construct(sub, values) if any(values.values()) else None
         # Without the config's validation: a live value the config would reject is kept
         # as it is (and shows in the diff). ``data`` names every field.
-        fields_set = set(data)
-        for field_name, make in _unread_defaults(cls, kind):
+        for field_name, make in lay.defaults:
             data[field_name] = make()
-        res.model = _construct(cls, data, fields_set)
+        res.model = _construct(lay.cls, data, set(lay.read))
     except (Bad, ValueError, TypeError) as exc:
         res.error = str(
             LiveKitError(
