@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 MARKER_KEY = "sipctl"
 MARKER_VERSION = 1
@@ -51,8 +51,9 @@ class Marker:
         return out
 
 
-@dataclass(frozen=True)
-class ParsedMetadata:
+class ParsedMetadata(NamedTuple):
+    """One live resource's metadata, split (a tuple: made for every resource read)."""
+
     user: dict[str, Any] | str  # the user's own metadata (marker removed): keys, or text
     marker: Marker | None  # None: not managed by sipctl
 
