@@ -248,3 +248,14 @@ def test_a_formatted_inbound_number_is_warned_about_once(tmp_path: Path) -> None
     )
     [w, _] = routing_warnings(unreached)
     assert "a call to +15105550100 reaches no dispatch rule" in w.message
+
+
+def test_a_formatted_number_without_its_country_code_is_not_given_a_wrong_fix(
+    tmp_path: Path,
+) -> None:
+    """LiveKit reads (510) 555-0100 as +5105550100 (NormalizeNumber adds only the '+'):
+    the warning says so rather than suggesting that number."""
+    config = load(tmp_path, OUT + '    numbers: ["(510) 555-0100"]\n')
+    [w] = config.warnings
+    assert "with its country code (LiveKit reads it as '+5105550100')" in w.message
+    assert "write '+5105550100'" not in w.message

@@ -39,6 +39,13 @@ def _formatted(number: str) -> str | None:
     return norm if norm != number and E164.match(norm) else None
 
 
+def _write(number: str, norm: str) -> str:
+    """The fix for a formatted number: its E.164 form when it has its country code."""
+    if number.startswith("+"):
+        return f"write {norm!r}"
+    return f"write it in E.164, with its country code (LiveKit reads it as {norm!r})"
+
+
 def _caller_id(number: str) -> str | None:
     """Why an outbound trunk's number is probably a mistake (None when it is fine)."""
     if DIGITS.match(number):
@@ -54,7 +61,7 @@ def _caller_id(number: str) -> str | None:
         return (
             f"LiveKit accepts {number!r} but does not normalise a caller ID: it sends it as "
             f"written as the From user of the calls it places with it{space}, and providers "
-            f"expect E.164; write {norm!r}"
+            f"expect E.164; {_write(number, norm)}"
         )
     if _SIP_USER.fullmatch(number):
         return (
@@ -64,8 +71,8 @@ def _caller_id(number: str) -> str | None:
         )
     return (
         f"{number!r} is neither an E.164 number nor a SIP user: LiveKit sends it as written "
-        "as the From user of every call, where these characters are not valid; write E.164 "
-        "such as +15105550123"
+        "as the From user of the calls it places with it, where these characters are not "
+        "valid; write E.164 such as +15105550123"
     )
 
 
@@ -83,8 +90,8 @@ def _matched(number: str, field: str) -> str | None:
     if norm is not None:
         return (
             f"LiveKit accepts {number!r} and matches it as {norm!r} (NormalizeNumber), so "
-            f"calls whose {which} is {norm} {outcome}; write {norm!r}, the form numbers "
-            "arrive in and dispatch rules compare exactly"
+            f"calls whose {which} is {norm} {outcome}; {_write(number, norm)}: the form "
+            "numbers arrive in, and dispatch rules compare numbers exactly"
         )
     return (
         f"{number!r} is not a phone number: LiveKit matches it exactly against the "
@@ -237,7 +244,7 @@ def _rule_numbers(name: str, rule: DispatchRule, warn: Warn) -> None:
                 (field, i),
                 f"LiveKit accepts {number!r} but compares a dispatch rule's numbers with the "
                 f"{which} number exactly (trunks normalise, rules do not): a call with "
-                f"{norm} never matches it; write {norm!r}",
+                f"{norm} never matches it; {_write(number, norm)}",
             )
 
 
