@@ -106,9 +106,15 @@ _MATCHED = {
 }
 
 
-def _country(code: str) -> str | None:
-    if not code or code in ISO_3166_ALPHA2:
-        return None
+def _caller_ids(name: str, numbers: list[str], warn: Warn) -> None:
+    for i, number in enumerate(numbers):
+        if not E164.match(number):
+            reason = _caller_id(number)
+            if reason is not None:
+                warn("outbound_trunks", name, ("numbers", i), reason)
+
+
+def _country(code: str) -> str:
     upper = code.upper()
     fix = f"write {upper!r}" if upper in ISO_3166_ALPHA2 else "write one such as 'US'"
     return (
@@ -172,8 +178,7 @@ def _attributes_to_headers(
 
 def _outbound_auth(name: str, trunk: OutboundTrunk, warn: Warn) -> None:
     auth = trunk.auth
-    if auth is None or bool(auth.username) == (auth.password is not None):
-        return
+    assert auth is not None
     missing = "username" if auth.password is not None else "password"
     # livekit/sip pkg/sip/outbound.go (sipOutbound) Invite: a 401/407 without both ends
     # the call (ErrAuthMissingCreds)
@@ -253,14 +258,13 @@ def warnings(config: Config, warn: Warn) -> None:
 
     Called once per load on every declared trunk: the common case (E.164 numbers, no
     headers, an upper-case country) costs a regex match per number and nothing else."""
+    e164 = E164.match  # the loop below runs for each of up to 10,000 trunks: no calls
     for name, out in config.outbound_trunks.items():
         numbers = out.numbers
-        for i, number in enumerate(numbers):
-            if E164.match(number):
-                continue
-            reason = _caller_id(number)
-            if reason is not None:
-                warn("outbound_trunks", name, ("numbers", i), reason)
+        for number in numbers:
+            if not e164(number):
+                _caller_ids(name, numbers, warn)
+                break
         if len(numbers) > 1 and len(set(numbers)) != len(numbers):
             # rpc/sip.go NewCreateSIPParticipantRequest picks one at random
             warn(
@@ -270,19 +274,20 @@ def warnings(config: Config, warn: Warn) -> None:
                 "lists a number twice: LiveKit accepts it, and picks a caller ID at random "
                 "among the numbers, so that one is chosen more often",
             )
-        reason = _country(out.destination_country)
-        if reason is not None:
-            warn("outbound_trunks", name, ("destination_country",), reason)
+        code = out.destination_country
+        if code and code not in ISO_3166_ALPHA2:
+            warn("outbound_trunks", name, ("destination_country",), _country(code))
         if out.headers:
             _headers("outbound_trunks", name, out, warn)
         if out.attributes_to_headers:
             _attributes_to_headers("outbound_trunks", name, out, warn)
-        if out.auth is not None:
+        auth = out.auth
+        if auth is not None and bool(auth.username) != (auth.password is not None):
             _outbound_auth(name, out, warn)
     for name, inb in config.inbound_trunks.items():
         for field in _MATCHED:
             for i, number in enumerate(getattr(inb, field)):
-                reason = _matched(number, field)
+                reason = None if e164(number) else _matched(number, field)
                 if reason is not None:
                     warn("inbound_trunks", name, (field, i), reason)
         if inb.headers:
@@ -291,7 +296,8 @@ def warnings(config: Config, warn: Warn) -> None:
             _attributes_to_headers("inbound_trunks", name, inb, warn)
         if inb.allowed_addresses:
             _addresses(name, inb, warn)
-        _auth(name, inb, warn)
+        if inb.auth is not None:
+            _auth(name, inb, warn)
     for name, rule in config.dispatch_rules.items():
         if rule.numbers or rule.inbound_numbers:
             _rule_numbers(name, rule, warn)
