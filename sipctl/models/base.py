@@ -207,7 +207,7 @@ def header_map(value: dict[str, str], what: str, names_are: str) -> dict[str, st
         if names_are == "keys" and what == "headers" and name.lower() in FORBIDDEN_HEADERS:
             raise ValueError(f"headers: LiveKit refuses to set the SIP header {name!r}")
         # attributes_to_headers may name them: LiveKit checks the name only
-        # (livekit/sip.go validateAttributesToHeaders); sipctl.config.lint warns
+        # (livekit/protocol livekit/sip.go validateAttributesToHeaders); config.lint warns
     return value
 
 

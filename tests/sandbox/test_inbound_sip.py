@@ -501,3 +501,19 @@ async def test_caller_cancel_removes_the_ringing_participant(
     assert room == "lobby" and p.attributes["sip.callStatus"] == "ringing"
     await lk.room.remove_participant(api.RoomParticipantIdentity(room="caller", identity="out"))
     await until_gone(lk, "lobby", p.identity)
+
+
+async def test_a_password_alone_asks_callers_for_nothing(
+    lk: api.LiveKitAPI, inbound_sandbox: Sandbox
+) -> None:
+    """LiveKit keeps an inbound trunk secured by a password alone (SIPInboundTrunkInfo.
+    ValidateResult counts it) but challenges callers only when username and password are
+    both set (handleInviteAuth): the call goes in unchallenged, as sipctl's warning on such
+    a trunk says (sipctl/config/lint.py)."""
+    port = inbound_sandbox.sip_port
+    assert port
+    await lk.sip.create_inbound_trunk(
+        CreateSIPInboundTrunkRequest(trunk=SIPInboundTrunkInfo(name="pw", auth_password="p"))
+    )
+    _, lines = await asyncio.to_thread(invite, port, "+15550700004")
+    assert lines == ["SIP/2.0 100 Processing", "SIP/2.0 180 Ringing"]  # no 407; no rule
