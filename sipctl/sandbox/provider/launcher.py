@@ -132,6 +132,9 @@ def make_tls_files(directory: Path) -> Path:
     return cfg
 
 
+_LAUNCHES = 3  # attempts when a probed port was taken before Kamailio or SIPp bound it
+
+
 def _bindable(port: int) -> bool:
     for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
         s = socket.socket(socket.AF_INET, kind)
@@ -235,6 +238,7 @@ class Provider:
         self.uas: subprocess.Popen[bytes] | None = None
         self.echo_uas: subprocess.Popen[bytes] | None = None
         self._echo_port: int | None = None
+        self._port_taken = False  # the last launch failed on a port taken meanwhile
         self.timings: dict[str, float] = {}
         self._logs: list[IO[bytes]] = []
 
@@ -293,6 +297,32 @@ class Provider:
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> Provider:
+        """Start Kamailio and the SIPp lines; ready when all answer. A free port is probed,
+        then bound by another process: a server starting meanwhile (tests run side by
+        side) can take it first, and the launch is then tried again on new ports (the
+        ports a caller chose are kept)."""
+        chosen = (self._sip_port, self._uas_port, self._tls_port)
+        for attempt in range(1, _LAUNCHES + 1):
+            self._port_taken = False
+            try:
+                return self._start(timeout)
+            except ProviderError:
+                if attempt == _LAUNCHES or not self._port_taken:
+                    raise
+            self._sip_port, self._uas_port, self._tls_port = chosen
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _port_was_taken(self) -> bool:
+        for name in ("kamailio.log", "uas_screen.log", "echo_screen.log"):
+            try:
+                text = (self.workdir / name).read_text(errors="replace")
+            except OSError:
+                continue
+            if "Address already in use" in text or "Unable to bind" in text:
+                return True
+        return False
+
+    def _start(self, timeout: float) -> Provider:
         missing = missing_binaries(self.tls)
         if missing:
             raise ProviderError(
@@ -376,6 +406,7 @@ class Provider:
             for proc, name in ((self.kam, "kamailio"), (self.uas, "sipp"), (self.echo_uas, "sipp")):
                 if proc is not None and proc.poll() is not None:
                     rc = proc.returncode
+                    self._port_taken = self._port_was_taken()  # read before stop() clears
                     self.stop()
                     raise ProviderError(f"{name} exited early rc={rc}, see {self.workdir}")
             if uas_ready is None and _udp_bound(self._uas_port) and _udp_bound(self._echo_port):
