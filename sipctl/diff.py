@@ -160,27 +160,26 @@ def _password(
     want = desired_password(model)
     have = live.password
     recorded = live.marker.auth_fingerprint if live.marker is not None else None
-    salt = salt_for(recorded, live.id)
     note = ""
     if have:
         if hmac.compare_digest(have.encode(), want.encode()):
             return None, False, ""
-        old_fp: str | None = fingerprint(have, salt)
     elif recorded is not None:
         verdict = matches(recorded, want, api_secret) if want else False
         if verdict:
             return None, False, ""
-        old_fp = recorded
         if verdict is None:
             note = _UNJUDGED
     elif not want:
         return None, False, ""  # no password on either side
-    else:
-        if adopt and live.hides_password():
-            # An empty password with a username (or on an inbound trunk that only a
-            # password can secure): masked, most likely. Unknowable; set it.
-            return None, True, ""
-        old_fp = None
+    elif adopt and live.hides_password():
+        # An empty password with a username (or on an inbound trunk that only a password
+        # can secure): masked, most likely. Unknowable; set it.
+        return None, True, ""
+    # A change: its fingerprints use the resource's salt, worked out only now (most
+    # resources returned above).
+    salt = salt_for(recorded, live.id)
+    old_fp = fingerprint(have, salt) if have else recorded
     change = FieldChange(
         PASSWORD,
         MASK if old_fp else None,
