@@ -22,12 +22,14 @@ from typing import Any
 from livekit.protocol import sip as pb
 from pydantic import BaseModel
 
+from sipctl.canonical import value_at
 from sipctl.errors import LiveKitError
 from sipctl.fields import CARRIED, FIELDS, ID_FIELD, MODEL_OF, FieldSpec, Kind, Value, describe
 from sipctl.live import LiveResource
 from sipctl.livekit.messages import (
     Bad,
     duration,
+    enum_member,
     enum_number,
     media_from_proto,
     media_to_proto,
@@ -103,14 +105,6 @@ def _model_of(annotation: Any) -> type[BaseModel]:
     raise TypeError(f"no model in {annotation!r}")
 
 
-def _value(model: Any, spec: FieldSpec) -> Any:
-    if spec.group:
-        model = getattr(model, spec.group, None)
-        if model is None:
-            return None
-    return getattr(model, spec.leaf, None)
-
-
 # A row's value from the protobuf; ``names`` maps inbound trunk IDs to names (rules).
 Reader = Callable[[Any, Mapping[str, str]], Any]
 
@@ -144,7 +138,7 @@ def _layout(kind: Kind) -> _Layout:
             top.append((spec.path, _reader(spec)))
     groups = tuple((g, _nested_model(cls, g), tuple(rows)) for g, rows in grouped.items())
     read = frozenset({*(k for k, _ in top), *grouped, *([metadata] if metadata else [])})
-    return _Layout(cls, tuple(top), metadata, groups, read, _unread_defaults(cls, kind))
+    return _Layout(cls, tuple(top), metadata, groups, read, _unread_defaults(cls, read))
 
 
 def _reader(spec: FieldSpec) -> Reader:
@@ -180,22 +174,15 @@ def _reader(spec: FieldSpec) -> Reader:
         return rule
     assert kind is Value.ENUM and spec.enum is not None
     members = tuple(spec.enum)  # in protobuf number order (tests/test_fields.py)
-
-    def enum(info: Any, names: Mapping[str, str]) -> Any:
-        number = get(info)
-        if not 0 <= number < len(members):
-            raise Bad(f"unknown {spec.path} value {number}")
-        return members[number]
-
-    return enum
+    return lambda info, names: enum_member(members, get(info), spec.path)
 
 
-@functools.cache
-def _unread_defaults(cls: type[BaseModel], kind: Kind) -> tuple[tuple[str, Callable[[], Any]], ...]:
+def _unread_defaults(
+    cls: type[BaseModel], read: frozenset[str]
+) -> tuple[tuple[str, Callable[[], Any]], ...]:
     """The model's fields no protobuf row fills (``renamed_from``), with a maker of their
     default (a fresh list each time). A factory that takes the validated data is refused:
     no model here has one, and :func:`_construct` could not honour it."""
-    read = {spec.group or spec.path for spec in FIELDS[kind]}
     out: list[tuple[str, Callable[[], Any]]] = []
     for name, info in cls.model_fields.items():
         if name in read:
@@ -288,7 +275,7 @@ def to_proto(
     setattr(out, ID_FIELD[kind], rid)
     ctx = Context(trunk_ids=trunk_ids, metadata=metadata)
     for spec in FIELDS[kind]:
-        _write(spec, out, _value(model, spec), ctx)
+        _write(spec, out, value_at(model, spec), ctx)
     return out
 
 
@@ -309,7 +296,7 @@ def update_args(
         if spec.path not in rows or spec.value is Value.METADATA:
             continue
         assert spec.update is not None, f"{spec.path} cannot be updated"
-        v = _value(model, spec)
+        v = value_at(model, spec)
         if spec.value is Value.MEDIA:
             # the whole config: an empty one clears it
             media = media_to_proto(v) or pb.SIPMediaConfig()
@@ -327,7 +314,7 @@ def update_args(
             kw[spec.update] = list(v)
         elif spec.value is Value.MAP:
             # update merges maps: a removed key is sent with an empty value
-            before = _value(old, spec) if old is not None else None
+            before = value_at(old, spec) if old is not None else None
             kw[spec.update] = {**{k: "" for k in before or {}}, **v}
         elif spec.value is Value.SECRET:
             kw[spec.update] = _wire(spec, v)

@@ -33,6 +33,13 @@ class Bad(Exception):
     """A field that does not fit; turned into a LiveKitError naming the resource."""
 
 
+def enum_member(members: tuple[StrEnum, ...], number: int, path: str) -> Any:
+    """The member of protobuf number ``number`` (``members`` in number order)."""
+    if not 0 <= number < len(members):
+        raise Bad(f"unknown {path} value {number}")
+    return members[number]
+
+
 def enum_number(value: StrEnum) -> int:
     return list(type(value)).index(value)
 
@@ -61,7 +68,6 @@ def media_from_proto(info: Any) -> Media | None:
     """``media`` (or the deprecated ``media_encryption``) as a model; empty is None."""
     has = info.HasField("media")
     m = info.media
-    members = _ENCRYPTION
     number: int | None = None
     if has and m.HasField("encryption"):
         number = m.encryption
@@ -69,9 +75,7 @@ def media_from_proto(info: Any) -> Media | None:
         number = info.media_encryption
     encryption: Encryption | None = None
     if number is not None:
-        if not 0 <= number < len(members):
-            raise Bad(f"unknown media.encryption value {number}")
-        encryption = members[number]
+        encryption = enum_member(_ENCRYPTION, number, "media.encryption")
     if encryption is Encryption.disable:
         encryption = None  # the default: same as unset
     codecs = [Codec(name=c.name, rate=c.rate) for c in m.codecs] if has else []
