@@ -63,14 +63,11 @@ class Schedule:
 
     def runs_per_hour(self) -> float:
         """The average rate over a week (cron fields may name weekdays or hours)."""
-        if self.interval is not None:
+        minutes = self.week_minutes()
+        if minutes is None:
+            assert self.interval is not None
             return HOUR / self.interval
-        it = _croniter()(self.text, _WEEK_START)
-        end = _WEEK_START + timedelta(days=7)
-        n = 0
-        while n < _MAX_RUNS_COUNTED and it.get_next(datetime) <= end:
-            n += 1
-        return n / (7 * 24)
+        return len(minutes) / (7 * 24)
 
     def week_minutes(self) -> list[int] | None:
         """The minutes of the week (from a Monday 00:00) a cron schedule runs at, sorted;
