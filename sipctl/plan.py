@@ -13,11 +13,11 @@ duplicates, reserved metadata, unknown targets, rules naming missing trunks).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from sipctl.canonical import canonical
 from sipctl.config.model import Config
-from sipctl.diff import create_fields, diff_resource
+from sipctl.diff import create_fields, diff_resource, prefetch_fingerprints
 from sipctl.errors import LiveKitError, SipctlError
 from sipctl.fields import KINDS, SECTION_OF, Kind, describe
 from sipctl.live import LiveResource, LiveState
@@ -79,6 +79,9 @@ def make_plan(
     plan = Plan([], [], [], _no_safety(), allow_delete, tuple(targets), owner=owner)
     plan.take_ownership = tuple(take_ownership)
     plan.renames = _renames(config, state)
+    # against a server that hides passwords, one scrypt derivation per trunk: all at once,
+    # on a few threads, before the diff asks for them one by one
+    prefetch_fingerprints(_counterparts(config, state, plan.renames))
     for kind in KINDS:
         _plan_kind(plan, kind, declared(config, kind), state, api_secret, scope)
     changes = plan.changes
@@ -223,6 +226,20 @@ def _renames(config: Config, state: LiveState) -> dict[str, dict[str, str]]:
                 names = [trunks.get(t, t) for t in res.model.trunks]  # type: ignore[union-attr]
                 res.model = res.model.model_copy(update={"trunks": names})
     return out
+
+
+def _counterparts(
+    config: Config, state: LiveState, renames: Mapping[str, Mapping[str, str]]
+) -> Iterator[tuple[Resource, LiveResource]]:
+    """Each declared trunk with the managed live trunk the diff compares it with: by name,
+    or the old name it is renamed from."""
+    for kind in ("outbound_trunk", "inbound_trunk"):
+        managed = state.managed[kind]
+        old_of = {new: old for old, new in renames[kind].items()}
+        for name, model in declared(config, kind).items():
+            live = managed.get(name) or managed.get(old_of.get(name, ""))
+            if live is not None:
+                yield model, live
 
 
 def plan_renamed(state: LiveState, changes: Sequence[Change]) -> set[str]:

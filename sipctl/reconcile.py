@@ -6,19 +6,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from sipctl.canonical import desired_password
 from sipctl.config.model import Config
-from sipctl.diff import prefetch_fingerprints
 from sipctl.fields import KINDS
-from sipctl.live import LiveResource, LiveState
+from sipctl.live import LiveState
 from sipctl.livekit.client import connect
 from sipctl.livekit.connection import Connection
 from sipctl.livekit.state import read_state
 from sipctl.logs import register_secret
-from sipctl.models import Resource
-from sipctl.plan import declared, make_plan
+from sipctl.plan import make_plan
 from sipctl.plan_result import Plan
 from sipctl.saved_plan import SavedPlan, compute_digests
 
@@ -47,7 +45,6 @@ async def current_plan(
         take_ownership = saved.take_ownership
     state = await read_live(conn, config.settings.owner)
     _redact_passwords(config, state)
-    prefetch_fingerprints(_counterparts(config, state))
     plan = make_plan(
         config,
         state,
@@ -68,19 +65,6 @@ async def current_plan(
         len(plan.orphaned),
     )
     return plan, state
-
-
-def _counterparts(config: Config, state: LiveState) -> Iterator[tuple[Resource, LiveResource]]:
-    """Each declared trunk with the managed live trunk it is compared with (by name or an
-    earlier name): the fingerprints the diff will need, derived beforehand in parallel."""
-    for kind in ("outbound_trunk", "inbound_trunk"):
-        managed = state.managed[kind]
-        for name, model in declared(config, kind).items():
-            for was in (name, *model.renamed_from):
-                live = managed.get(was)
-                if live is not None:
-                    yield model, live
-                    break
 
 
 def _redact_passwords(config: Config, state: LiveState) -> None:
