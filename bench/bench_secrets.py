@@ -33,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_plan import number, trunk_name
 from bench.common import (
     API_KEY,
     API_SECRET,
@@ -45,10 +46,6 @@ from bench.common import (
     sipctl_argv,
     start_sandbox,
 )
-
-
-def trunk_name(i: int) -> str:
-    return f"trunk-{i:05d}"
 
 
 def password(i: int) -> str:
@@ -87,7 +84,7 @@ async def seed(url: str, n: int) -> None:
                         name=trunk_name(i),
                         address="sip.example.com",
                         transport=api.SIPTransport.SIP_TRANSPORT_UDP,
-                        numbers=[f"+1555{i:07d}"],
+                        numbers=[number(i)],
                         auth_username="user",
                         auth_password=password(i),
                         metadata=metas[i],
@@ -109,7 +106,7 @@ def write_config(directory: Path, n: int) -> Path:
             f"  {trunk_name(i)}:",
             "    address: sip.example.com",
             "    transport: udp",
-            f'    numbers: ["+1555{i:07d}"]',
+            f'    numbers: ["{number(i)}"]',
             f'    auth: {{username: user, password: "${{{variable(i)}}}"}}',
         ]
     lines += ["settings:", "  max_update_percent: 100"]
