@@ -149,6 +149,7 @@ EDGES = [
     # structure and features the fast reader leaves alone
     "a: 1\na: 2\n",
     "a: {b: 1, b: 2}\n",
+    "a:\n  b: [1, 2]\n  b: {c: 3}\nd: [x, {e: 1, e: 1}]\n",  # nested, same value again
     "a: &x 1\nb: *x\n",
     "base: &b {x: 1}\nc:\n  <<: *b\n  y: 2\n",
     "a: !!str 12\n",
@@ -207,6 +208,7 @@ def test_fast_reader_refuses_what_the_located_reader_would_report() -> None:
     deep = "a:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, MAX_DEPTH + 2)) + "  x\n"
     assert fastyaml.parse(deep) is None
     assert fastyaml.parse("a: 1\na: 2\n") is None
+    assert fastyaml.parse("a:\n  b: [1]\n  b: [1]\n") is None  # nested, equal values
     assert fastyaml.parse("true: x\n") is None
 
 

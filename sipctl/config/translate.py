@@ -35,13 +35,12 @@ def display(path: Path) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
+# the same, keyed without the resource name (the pattern's "*"): one set lookup per value
+_SECRET_KEYS = frozenset((pat[0], *pat[2:]) for pat in SECRET_FIELDS)
+
+
 def is_secret_path(path: Path_) -> bool:
-    if len(path) != 4 or path[-1] != "password":  # cheap test first: called per value
-        return False
-    return any(
-        len(path) == len(pat) and all(p == "*" or p == q for p, q in zip(pat, path, strict=True))
-        for pat in SECRET_FIELDS
-    )
+    return len(path) > 2 and (path[0], *path[2:]) in _SECRET_KEYS
 
 
 def kind_of(value: object) -> str:
