@@ -97,15 +97,15 @@ def measure(args: argparse.Namespace, figures: Figures) -> None:
             sb.set_faults(latency_ms=args.latency_ms)
             created = apply(write_config(work / "config", n, "sip.example.com"), env, n)
             updated = apply(write_config(work / "config", n, "sip2.example.com"), env, n)
-    figures.add("latency_ms", args.latency_ms, "ms per request (sandbox)")
+    figures.add("latency_ms", args.latency_ms, "ms per request", note="sandbox")
     figures.add(f"sequential_{n}_creates_seconds", seq, "s")
     figures.add("sequential_changes_per_second", n / seq, "changes/s")
-    figures.add(f"apply_{n}_creates_seconds", created, "s (whole process)")
+    figures.add(f"apply_{n}_creates_seconds", created, "s", note="whole process")
     figures.add("apply_creates_per_second", n / created, "changes/s")
-    figures.add(f"apply_{n}_updates_seconds", updated, "s (whole process)")
+    figures.add(f"apply_{n}_updates_seconds", updated, "s", note="whole process")
     figures.add("apply_updates_per_second", n / updated, "changes/s")
-    figures.add("apply_creates_vs_sequential", seq / created, "x (target >= 5)")
-    figures.add("apply_updates_vs_sequential", seq / updated, "x (target >= 5)")
+    figures.add("apply_creates_vs_sequential", seq / created, "x", note="target >= 5")
+    figures.add("apply_updates_vs_sequential", seq / updated, "x", note="target >= 5")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

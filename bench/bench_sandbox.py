@@ -182,7 +182,7 @@ async def measure_async(args: argparse.Namespace, figures: Figures, url: str, pi
                 figures.add(
                     f"create_server_capacity_c{c}", 1000 / t.server_cpu_ms, "req/s on one core"
                 )
-        figures.add("requests_measured", created, "creates (plus the lists)")
+        figures.add("requests_measured", created, "creates", note="plus the lists")
     finally:
         await lk.aclose()
 
@@ -196,14 +196,14 @@ def compare(args: argparse.Namespace, figures: Figures) -> None:
     list_ms = f"list_{n}_c1_median_ms"
     if f"plan_{n}_seconds" in plan and list_ms in figures:
         share = figures[list_ms] / 1000 / plan[f"plan_{n}_seconds"]
-        figures.add(f"sandbox_share_of_plan_{n}", share, f"of plan_{n}_seconds (plan.json)")
+        figures.add(f"sandbox_share_of_plan_{n}", share, f"of plan_{n}_seconds", note="plan.json")
     best = max(
         (figures[k] for k in figures.items if k.startswith("create_c") and "per_second" in k),
         default=0.0,
     )
     for key in ("apply_creates_per_second", "apply_updates_per_second"):
         if key in apply and best:
-            figures.add(f"create_capacity_vs_{key}", best / apply[key], "x (apply.json)")
+            figures.add(f"create_capacity_vs_{key}", best / apply[key], "x", note="apply.json")
 
 
 def measure(args: argparse.Namespace, figures: Figures) -> None:

@@ -132,12 +132,12 @@ def measure_derivations(figures: Figures) -> None:
     from sipctl import secrets
 
     ms = [derivation_ms(secrets.SCRYPT_N, secrets.SCRYPT_R, 20) for _ in range(3)]
-    figures.add("scrypt_derivation_ms", statistics.median(ms), "ms (one, the chosen N, r)")
+    figures.add("scrypt_derivation_ms", statistics.median(ms), "ms", note="one, the chosen N, r")
     pairs = [(f"pw-{i}", os.urandom(secrets.SALT_BYTES)) for i in range(200)]
     t0 = time.perf_counter()
     secrets.prefetch(pairs)
     wall = (time.perf_counter() - t0) / len(pairs) * 1000
-    figures.add("scrypt_derivation_threaded_ms", wall, f"ms (wall, {os.cpu_count()} cores)")
+    figures.add("scrypt_derivation_threaded_ms", wall, "ms", note=f"wall, {os.cpu_count()} cores")
     for log_n in (11, 12, 13, 14):
         figures.add(f"scrypt_n2e{log_n}_r8_ms", derivation_ms(2**log_n, 8, 10), "ms")
 
@@ -169,9 +169,11 @@ def measure(args: argparse.Namespace, figures: Figures) -> None:
                     runs=args.runs,
                     check={"plan": plan_ok},
                 )
-            what = " (target < 5)" if not label else " (server returns passwords: no scrypt)"
-            figures.add(f"plan_{n}_password_trunks{label}", stats["plan"].median, "s" + what)
-            figures.add(f"plan_{n}_password_trunks{label}_cpu", stats["plan"].cpu_median, "s (CPU)")
+            what = "target < 5" if not label else "server returns passwords: no scrypt"
+            figures.add(f"plan_{n}_password_trunks{label}", stats["plan"].median, "s", note=what)
+            figures.add(
+                f"plan_{n}_password_trunks{label}_cpu", stats["plan"].cpu_median, "s", note="CPU"
+            )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

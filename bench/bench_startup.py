@@ -93,12 +93,14 @@ def measure(args: argparse.Namespace, figures: Figures) -> None:
         stats["version"],
         stats["validate"],
     )
-    figures.add("python_floor_seconds", floor.median, "s (python -c pass)")
-    figures.add("help_seconds", help_.median, f"s (target < {HELP_TARGET_S}; p90 {help_.p90:.3f})")
+    figures.add("python_floor_seconds", floor.median, "s", note="python -c pass")
+    figures.add(
+        "help_seconds", help_.median, "s", note=f"target < {HELP_TARGET_S}; p90 {help_.p90:.3f}"
+    )
     figures.add("help_minus_floor_seconds", help_.median - floor.median, "s")
     figures.add("help_vs_floor", help_.median / floor.median, "x")
     figures.add("version_seconds", version.median, "s")
-    figures.add("validate_seconds", validate.median, f"s (p90 {validate.p90:.3f})")
+    figures.add("validate_seconds", validate.median, "s", note=f"p90 {validate.p90:.3f}")
     figures.add("validate_minus_floor_seconds", validate.median - floor.median, "s")
     figures.add("validate_vs_floor", validate.median / floor.median, "x")
     figures.add("help_peak_rss", help_.peak_rss_mb, "MB")
@@ -106,12 +108,12 @@ def measure(args: argparse.Namespace, figures: Figures) -> None:
     mods = imported_modules(sipctl, "--help")
     heavy = sorted({m for m in mods if m.split(".")[0] in HEAVY})
     figures.add("help_modules_imported", len(mods), "modules")
-    figures.add("help_heavy_modules", len(heavy), "modules (target 0)")
+    figures.add("help_heavy_modules", len(heavy), "modules", note="target 0")
     if heavy:
         print(f"warning: --help imports {', '.join(heavy[:10])}", file=sys.stderr)
     mods = imported_modules(sipctl, "validate", "--config", str(config))
     figures.add("validate_modules_imported", len(mods), "modules")
-    figures.add("runs", args.runs, "runs per command (median reported)")
+    figures.add("runs", args.runs, "runs per command", note="median reported")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

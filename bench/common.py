@@ -278,14 +278,18 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 
 class Figures:
-    """Named figures in the order measured; printed as ``name: value unit`` and written
-    as JSON ``{name: {"value": v, "unit": u}}``."""
+    """Named figures in the order measured; printed as ``name: value unit`` (exactly that,
+    for scripts that read them) and written as JSON ``{name: {"value": v, "unit": u}}``.
+    A figure's ``note`` (its target, what it counts) goes to stderr and into the JSON."""
 
     def __init__(self) -> None:
         self.items: dict[str, tuple[float, str]] = {}
+        self.notes: dict[str, str] = {}
 
-    def add(self, name: str, value: float, unit: str) -> None:
+    def add(self, name: str, value: float, unit: str, note: str = "") -> None:
         self.items[name] = (float(value), unit)
+        if note:
+            self.notes[name] = note
 
     def __contains__(self, name: str) -> bool:
         return name in self.items
@@ -297,11 +301,18 @@ class Figures:
         return [f"{name}: {value:.3f} {unit}" for name, (value, unit) in self.items.items()]
 
     def to_json(self) -> dict[str, dict[str, Any]]:
-        return {name: {"value": round(v, 4), "unit": u} for name, (v, u) in self.items.items()}
+        out: dict[str, dict[str, Any]] = {}
+        for name, (v, u) in self.items.items():
+            out[name] = {"value": round(v, 4), "unit": u}
+            if name in self.notes:
+                out[name]["note"] = self.notes[name]
+        return out
 
     def emit(self, path: Path | None) -> None:
-        for line in self.lines():
+        for name, line in zip(self.items, self.lines(), strict=True):
             print(line, flush=True)
+            if name in self.notes:
+                print(f"  ({self.notes[name]})", file=sys.stderr, flush=True)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(self.to_json(), indent=2) + "\n")

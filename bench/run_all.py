@@ -32,9 +32,10 @@ def summary(names: list[str], info: dict[str, object]) -> str:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        lines += [f"### {name}", "", "| figure | value | unit |", "|---|---:|---|"]
+        lines += [f"### {name}", "", "| figure | value | unit | note |", "|---|---:|---|---|"]
         for fig, item in data.items():
-            lines.append(f"| `{fig}` | {item['value']:.3f} | {item['unit']} |")
+            note = item.get("note", "")
+            lines.append(f"| `{fig}` | {item['value']:.3f} | {item['unit']} | {note} |")
         lines.append("")
     return "\n".join(lines)
 
