@@ -72,7 +72,7 @@ class Builder:
         # (file, path, what): secrets written in the YAML, as a value or a ${VAR:-default}
         self.literal_secrets: list[tuple[Located, Path_, str]] = []
         self.unset_paths: set[Path_] = set()
-        self._substituted: dict[str, tuple[str, list[str], list[str]]] = {}
+        self._substituted: dict[str, tuple[str, list[str], list[str], str]] = {}
 
     def problem(self, doc: Located, path: Path_, message: str, severity: str = "error") -> None:
         pos = doc.pos(path)
@@ -132,6 +132,8 @@ class Builder:
                     mapped[k] = self._interpolate(doc, (*path, k), v)
             return mapped
         if isinstance(value, list):
+            if all(type(v) is str and "$" not in v for v in value):
+                return list(value)  # numbers: nothing to substitute, no index paths built
             return [
                 v if type(v) is str and "$" not in v else self._interpolate(doc, (*path, i), v)
                 for i, v in enumerate(value)
@@ -149,9 +151,9 @@ class Builder:
         # ${PASSWORD} reference.
         done = self._substituted.get(value)
         if done is not None:
-            out, refs, defaults = done
+            out, refs, defaults, source = done
         else:
-            out, refs, defaults = self._substitute(doc, path, value)
+            out, refs, defaults, source = self._substitute(doc, path, value)
         if secret:
             if not refs:
                 self.literal_secrets.append((doc, path, "is a literal secret"))
@@ -159,14 +161,15 @@ class Builder:
                 # a default is a secret written in the YAML, whether or not it is used
                 what = f"has a literal default (${{{defaults[0]}:-...}}), i.e. a literal secret"
                 self.literal_secrets.append((doc, path, what))
-            return Secret(out, source=", ".join(f"${{{r}}}" for r in refs))
+            return Secret(out, source)
         return out
 
     def _substitute(
         self, doc: Located, path: Path_, value: str
-    ) -> tuple[str, list[str], list[str]]:
-        """``value`` with its references replaced, the variables it names and those with a
-        default; problems are reported at ``path`` (and the result is then not reused)."""
+    ) -> tuple[str, list[str], list[str], str]:
+        """``value`` with its references replaced, the variables it names, those with a
+        default, and the references as a secret's source shows them (``${A}, ${B}``);
+        problems are reported at ``path`` (and the result is then not reused)."""
         refs: list[str] = []
         defaults: list[str] = []
         problems = len(self.problems)
@@ -197,8 +200,9 @@ class Builder:
             return ""
 
         out = _VAR.sub(sub, value)
+        done = (out, refs, defaults, ", ".join(f"${{{r}}}" for r in refs))
         if len(self.problems) == problems:
-            self._substituted[value] = (out, refs, defaults)
-        return out, refs, defaults
+            self._substituted[value] = done
+        return done
 
     # -- validation --------------------------------------------------------------------
