@@ -17,6 +17,7 @@ from sipctl.commands.common import (
     connection_options,
     handle_errors,
     load,
+    scope_options,
 )
 from sipctl.commands.confirm import confirm
 from sipctl.plan import raise_if_unsafe
@@ -42,16 +43,7 @@ from sipctl.saved_plan import SavedPlan, header
     type=click.IntRange(1, 256),
     help="Changes in flight at once (default settings.parallelism, 8).",
 )
-@click.option(
-    "--target", "targets", multiple=True, metavar="NAME", help="Only this resource (repeatable)."
-)
-@click.option(
-    "--take-ownership",
-    "take",
-    multiple=True,
-    metavar="NAME",
-    help="Take over this resource of another owner (repeatable).",
-)
+@scope_options
 @click.option(
     "--format",
     "fmt",

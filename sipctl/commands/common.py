@@ -56,6 +56,25 @@ def common_options(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def scope_options(fn: F) -> F:
+    """``--target NAME`` and ``--take-ownership NAME`` (both repeatable): what plan and
+    apply limit themselves to, and what they may claim from another owner."""
+    fn = click.option(
+        "--take-ownership",
+        "take",
+        multiple=True,
+        metavar="NAME",
+        help="Take over this resource of another owner (repeatable).",
+    )(fn)
+    return click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="NAME",
+        help="Only this resource (repeatable).",
+    )(fn)
+
+
 def fail(message: str, code: int = ExitCode.ERROR) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)

@@ -15,6 +15,7 @@ from sipctl.commands.common import (
     connection_options,
     handle_errors,
     load,
+    scope_options,
 )
 from sipctl.errors import SipctlError
 from sipctl.exitcodes import ExitCode
@@ -38,20 +39,7 @@ from sipctl.saved_plan import header
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also save the plan as JSON, for `sipctl apply FILE`.",
 )
-@click.option(
-    "--target",
-    "targets",
-    multiple=True,
-    metavar="NAME",
-    help="Only this resource (repeatable).",
-)
-@click.option(
-    "--take-ownership",
-    "take",
-    multiple=True,
-    metavar="NAME",
-    help="Take over this resource of another owner (repeatable).",
-)
+@scope_options
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
