@@ -57,8 +57,7 @@ def common_options(fn: F) -> F:
 
 
 def scope_options(fn: F) -> F:
-    """``--target NAME`` and ``--take-ownership NAME`` (both repeatable): what plan and
-    apply limit themselves to, and what they may claim from another owner."""
+    """``--target NAME`` and ``--take-ownership NAME`` (repeatable), for plan and apply."""
     fn = click.option(
         "--take-ownership",
         "take",
