@@ -227,24 +227,18 @@ def inconsistencies(
         return [f"LiveKit's answer cannot be read: {result.error}"]
     want = canonical(change.kind, change.desired)
     have = canonical(change.kind, result.model)
-    out = [
-        f"{f.path}: planned {_shown(f.new)}, LiveKit holds {_shown(f.old)}"
-        for f in (_deep_fields(have, want) if want != have else [])
-    ]
-    out.sort(key=lambda line: order(change.kind, line.split(":", 1)[0]))
-    soft = [
-        line
-        for line in out
-        if (spec := spec_of(change.kind, line.split(":", 1)[0])) is not None
-        and spec.readback == "warn"
-    ]
-    if soft:
-        out = [line for line in out if line not in soft]
-        if warnings is not None:
-            warnings += [
+    fields = _deep_fields(have, want) if want != have else []
+    fields.sort(key=lambda f: order(change.kind, f.path))
+    out: list[str] = []
+    for f in fields:
+        line = f"{f.path}: planned {_shown(f.new)}, LiveKit holds {_shown(f.old)}"
+        spec = spec_of(change.kind, f.path)
+        if spec is None or spec.readback != "warn":
+            out.append(line)
+        elif warnings is not None:
+            warnings.append(
                 f"{change.label()}: {line} (this LiveKit server may not know the field)"
-                for line in soft
-            ]
+            )
     if result.password and not hmac.compare_digest(
         result.password.encode(), desired_password(change.desired).encode()
     ):
