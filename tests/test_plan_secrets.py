@@ -112,26 +112,14 @@ def test_saved_plan_digests_hold_no_cheap_password_check() -> None:
     assert plan.digests is not None
     import sipctl.saved_plan as sp
 
-    cheap = sp._mac(
-        API_SECRET,
-        json.dumps(
-            {"c": _canonical_acme(ROTATED), "p": legacy_fingerprint(ROTATED, API_SECRET)},
-            sort_keys=True,
-            separators=(",", ":"),
-            default=str,
-        ).encode(),
-    )
+    def digest(password_digest: str) -> str:
+        data = {"c": _canonical_acme(ROTATED), "p": password_digest}
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+        return sp._mac(API_SECRET, text.encode())
+
+    cheap = digest(legacy_fingerprint(ROTATED, API_SECRET))
     assert plan.digests["config"]["outbound_trunk/acme"] != cheap
-    slow = sp._mac(
-        API_SECRET,
-        json.dumps(
-            {"c": _canonical_acme(ROTATED), "p": fingerprint(ROTATED, SALT)},
-            sort_keys=True,
-            separators=(",", ":"),
-            default=str,
-        ).encode(),
-    )
-    assert plan.digests["config"]["outbound_trunk/acme"] == slow
+    assert plan.digests["config"]["outbound_trunk/acme"] == digest(fingerprint(ROTATED, SALT))
 
 
 def _canonical_acme(password: str) -> object:
