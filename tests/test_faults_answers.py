@@ -271,3 +271,30 @@ def test_check_blames_livekit_and_cleans_up(
         assert method == "DeleteRoom" and kind in ("garbage", "html"), (label, state["rooms"])
         assert r["verdict"] == "error" and "could not clean up room" in r["cause"], label
         assert state["rooms"][0]["name"] in r["cause"] and state["rooms"][0]["participants"] == []
+
+
+@pytest.mark.sip
+@pytest.mark.parametrize("method", ["CreateSIPParticipant", "GetParticipant"])
+def test_check_never_fails_the_trunk_on_an_empty_answer(
+    sandbox: Sandbox, provider: Provider, tmp_path: Path, method: str
+) -> None:
+    """A 200 with no body reads as a protobuf message with every field unset, as random
+    bytes sometimes do (a CI run's garbage answer to CreateSIPParticipant parsed, and the
+    check failed the trunk: "answered, then the call ended at once"). Neither answer is
+    about this call, so neither may decide its verdict."""
+    asyncio.run(create_trunk(sandbox, "prov", provider.address))
+    cfg = _check_config(tmp_path, provider.address)
+    sandbox.set_faults(garbage={"method": method, "kind": "empty"})
+    res = sipctl(sandbox, cfg, "check", "--format", "json", env={"PROV_PW": "trunkpass"})
+    assert "Traceback" not in res.output
+    (r,) = json.loads(res.stdout)["results"]
+    label = f"{r['verdict']}: {r['cause']}"
+    assert r["verdict"] == "error" and res.exit_code == 1, label
+    assert "LiveKit" in r["cause"] and "not about this call" in r["cause"], label
+    sandbox.clear_faults()
+    for _ in range(50):
+        state = sandbox.state()
+        if not state["calls"] and not state["rooms"]:
+            break
+        time.sleep(0.1)
+    assert state["calls"] == [] and state["rooms"] == [], label

@@ -182,3 +182,17 @@ def test_validate_rejects_answer_fields_beside_arrive(tmp_path: Path) -> None:
     ), lines
     assert any("test_calls.worse.arrive.within: must be more than 0s" in line for line in lines)
     assert not any("test_calls.fine" in line for line in lines), lines
+
+
+def test_arrive_call_blames_livekit_for_an_empty_answer(setup: tuple[Sandbox, Path]) -> None:
+    """An empty 200 to CreateSIPParticipant (protobuf reads it as a message with every field
+    unset) is LiveKit's failure to answer, not the inbound route's: it used to end in
+    "never arrived" and fail the route."""
+    sb, config = setup
+    code, out, err = run(sb, config, "apply", "--auto-approve", "--no-verify")
+    assert code == 0, out + err
+    sb.set_faults(garbage={"method": "CreateSIPParticipant", "kind": "empty"})
+    code, out, err = run(sb, config, "check", "sales-line", "--format", "json")
+    (r,) = json.loads(out)["results"]
+    assert (code, r["verdict"], r["reason"]) == (1, "error", "livekit"), r
+    assert "not about this call" in r["cause"], r

@@ -30,7 +30,13 @@ from livekit.api import (
 from livekit.protocol.models import ParticipantInfo
 
 from sipctl.live import LiveState
-from sipctl.livekit.calls import ProbeSpec, build_request, cleanup, uncancellable
+from sipctl.livekit.calls import (
+    ProbeSpec,
+    build_request,
+    cleanup,
+    foreign_answer,
+    uncancellable,
+)
 from sipctl.livekit.client import ConnectionLike, describe
 from sipctl.livekit.records import LiveKitFailure
 from sipctl.livekit.state import build_state, list_dispatch, list_inbound
@@ -116,7 +122,7 @@ async def place_and_watch(
     t0 = time.monotonic()
     try:
         try:
-            await api.sip.create_sip_participant(
+            info = await api.sip.create_sip_participant(
                 # ring a little past the arrival window: long enough, and never forever
                 build_request(spec, wait=False, ringing=within + 5),
                 timeout=within + 5,
@@ -128,6 +134,9 @@ async def place_and_watch(
             if failure.kind == "internal":
                 raise
             record.error = failure
+            return record
+        record.error = foreign_answer(info, spec, conn, "inbound test call")
+        if record.error is not None:
             return record
         while time.monotonic() - t0 < within:
             try:

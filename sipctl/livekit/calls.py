@@ -31,10 +31,11 @@ from livekit.api import (
     LiveKitAPI,
     RoomParticipantIdentity,
     ServerError,
+    SIPParticipantInfo,
 )
 
 from sipctl.livekit.client import ConnectionLike, describe
-from sipctl.livekit.records import CallRecord
+from sipctl.livekit.records import CallRecord, LiveKitFailure
 from sipctl.livekit.state import list_outbound
 from sipctl.ownership import parse_metadata
 
@@ -204,6 +205,14 @@ class _Follower:
             # a failed poll costs one sample; the call request decides the outcome
             self._failed(exc)
             return
+        if p.identity != self.record.identity:
+            # LiveKit answers with the participant asked for (livekit/livekit
+            # pkg/service/roomservice.go GetParticipant); anything else, an empty body
+            # included, says nothing about this call
+            text = _not_this_call("GetParticipant", self.conn, "participant", p.identity)
+            log.debug("poll of %s failed: %s", self.record.room, text)
+            self.record.poll_error = text
+            return
         self.seen = True
         if not self.record.participant_id:
             self.record.participant_id = p.sid
@@ -288,6 +297,9 @@ async def place_call(
                 raise  # a bug, not a verdict (the cleanup below still runs)
             record.error = failure
             return record
+        record.error = foreign_answer(info, spec, conn, "test call")
+        if record.error is not None:
+            return record
         in_flight = False
         record.answered_at = follower.now()
         record.participant_id = info.participant_id or record.participant_id
@@ -319,6 +331,28 @@ async def place_call(
                 api, conn, spec.room, spec.identity, settle=settle, budget=timing.cleanup_budget
             )
         )
+
+
+def foreign_answer(
+    info: SIPParticipantInfo, spec: ProbeSpec, conn: ConnectionLike, what: str
+) -> LiveKitFailure | None:
+    """The failure when CreateSIPParticipant's answer is not about ``spec``'s call.
+
+    LiveKit's answer names the request's room (livekit/livekit pkg/service/sip.go
+    CreateSIPParticipant); one that does not, an empty body included, says nothing of the
+    call, which may or may not have been placed."""
+    if info.room_name == spec.room:
+        return None
+    text = _not_this_call(what, conn, "room", info.room_name)
+    return LiveKitFailure("malformed", text, "malformed")
+
+
+def _not_this_call(what: str, conn: ConnectionLike, field: str, got: str) -> str:
+    named = f"another {field} ({got!r})" if got else f"no {field}"
+    return (
+        f"{what}: LiveKit at {conn.url} answered about {named}, not about this call (is "
+        "LIVEKIT_URL a LiveKit server, or a proxy in between?)"
+    )
 
 
 async def _await_active(follower: _Follower, timing: PollTiming) -> None:

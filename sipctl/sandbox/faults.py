@@ -6,7 +6,8 @@ Set by CLI flags or ``POST /_sandbox/faults`` with JSON (every key optional)::
      "errors": [{"method": "CreateSIPOutboundTrunk", "rate": 0.5, "code": "unavailable",
                  "when": "before" | "after", "msg": "..."}],
      "reset_connection_rate": 0.1,
-     "garbage": {"method": "*", "kind": "garbage" | "truncated" | "html", "rate": 1},
+     "garbage": {"method": "*", "kind": "garbage" | "truncated" | "html" | "empty",
+                 "rate": 1},
      "bad_answers": {"method": "*", "kind": "unknown_enum" | "missing_fields", "rate": 1},
      "stop_after": 10,
      "seed": 42}
@@ -14,8 +15,10 @@ Set by CLI flags or ``POST /_sandbox/faults`` with JSON (every key optional)::
 ``method`` is a Twirp method name (``ListSIPOutboundTrunk``) or ``*``. ``garbage`` and
 ``bad_answers`` also take lists. Order for one request: latency, connection reset, errors
 "before" (nothing stored), the handler, errors "after" (stored, then an error answered, as
-when a reply is lost), garbage ("garbage"/"html" replace the answer without running the
-handler; "truncated" runs it and cuts its answer), bad answers (mutate the real answer).
+when a reply is lost), garbage ("garbage"/"html"/"empty" replace the answer without running the
+handler; "empty" is a 200 with no body, which protobuf reads as a message with every field
+unset, as it sometimes reads random bytes; "truncated" runs it and cuts its answer), bad
+answers (mutate the real answer).
 Rolls use one RNG, seeded by ``seed`` for reproducible runs.
 """
 
@@ -29,7 +32,7 @@ from google.protobuf.message import Message
 
 from sipctl.sandbox.errors import HTTP_STATUS
 
-GARBAGE_KINDS = ("garbage", "truncated", "html")
+GARBAGE_KINDS = ("garbage", "truncated", "html", "empty")
 BAD_ANSWER_KINDS = ("unknown_enum", "missing_fields")
 UNKNOWN_ENUM = 99
 # Identity and name fields a client relies on; "missing_fields" clears them.

@@ -525,6 +525,8 @@ def _twirp_error(err: TwirpError) -> web.Response:
 def _junk(kind: str, junk: str, faults: Faults) -> web.Response:
     if junk == "html":
         return web.Response(status=502, body=HTML_BODY, content_type="text/html")
+    if junk == "empty":
+        return web.Response(body=b"", content_type=twirp.content_type(kind))
     return web.Response(body=faults.garbage_bytes(), content_type=twirp.content_type(kind))
 
 
