@@ -214,7 +214,7 @@ async def run_changes(
                         out.id = res.id if res is not None else c.id
                         if c.kind == "inbound_trunk" and res is not None:
                             created[c.name] = res.id
-                        problem = None if res is None else await _read_back(c, res.id)
+                        problem = await (_gone(c) if res is None else _read_back(c, res.id))
                         out.status = "applied" if problem is None else "failed"
                         out.error = problem
                     finally:
@@ -224,6 +224,17 @@ async def run_changes(
                 done[c.key].set()
                 if on_change is not None:
                     on_change("done", out)
+
+        async def _gone(c: Change) -> str | None:
+            """Why LiveKit still holds a resource it answered the delete of, if it does: an
+            answer that is not LiveKit's (an empty body reads as a valid message) says
+            nothing of the delete."""
+            assert c.id is not None
+            try:
+                back = await read_one(api, conn, c.kind, c.id, {})
+            except SipctlError as exc:
+                return f"deleted, but it could not be read back to check it ({exc}); {UNCERTAIN}"
+            return None if back is None else "deleted, but LiveKit still lists it"
 
         async def _read_back(c: Change, rid: str) -> str | None:
             """Why the resource LiveKit holds now is not what the plan wrote, if it is not."""

@@ -182,7 +182,8 @@ WRITES = [
 ]
 
 
-@pytest.mark.parametrize("kind", [*KINDS, "lost"])
+# "empty" (a 200 with no body) reads as a valid, empty answer: only a read-back catches it
+@pytest.mark.parametrize("kind", [*KINDS, "empty", "lost"])
 @pytest.mark.parametrize(("method", "config"), WRITES, ids=[m for m, _ in WRITES])
 def test_apply_reports_what_really_happened(
     sandbox: Sandbox, tmp_path: Path, method: str, config: str, kind: str
