@@ -80,6 +80,14 @@ def judge_arrival(
     want = call.arrive
     if record.error is not None:
         return Verdict.ERROR, Reason.LIVEKIT, f"LiveKit refused the call: {record.error.message}"
+    if (record.room is None or record.arrived_at is None) and not record.looked:
+        # never saw the rooms: whether it arrived is unknown, not "no"
+        why = (
+            f"every listing of LiveKit's rooms failed ({record.look_error})"
+            if record.look_error
+            else f"the {_secs(want.within)} window ended before LiveKit's rooms were listed"
+        )
+        return Verdict.ERROR, Reason.LIVEKIT, f"could not see whether it arrived: {why}"
     if record.room is None or record.arrived_at is None:
         return (
             Verdict.FAIL,

@@ -93,7 +93,7 @@ def test_misrouted_when_the_room_is_not_the_rules() -> None:
 
 
 def test_not_arrived_says_what_route_predicts() -> None:
-    rec = ArrivalRecord("probe")
+    rec = ArrivalRecord("probe", looked=12)  # the rooms were seen, without it
     verdict, reason, cause = judge_arrival(call("+15550700009"), rec, state())
     assert (verdict, reason) == (Verdict.FAIL, Reason.NOT_ARRIVED)
     assert cause == (
@@ -103,6 +103,20 @@ def test_not_arrived_says_what_route_predicts() -> None:
     # a number the live rules do take: route names them (the provider lost it, then)
     cause = judge_arrival(call(), rec, state())[2]
     assert cause.endswith("(inbound trunk main-in, dispatch rule sales)")
+
+
+def test_unseen_is_not_not_arrived() -> None:
+    """Without one answered listing of the rooms, "did not arrive" would be a guess."""
+    failed = ArrivalRecord("probe", look_error="listing the rooms: LiveKit unavailable")
+    assert judge_arrival(call(), failed, state()) == (
+        Verdict.ERROR,
+        Reason.LIVEKIT,
+        "could not see whether it arrived: every listing of LiveKit's rooms failed "
+        "(listing the rooms: LiveKit unavailable)",
+    )
+    late = judge_arrival(call(), ArrivalRecord("probe"), state())
+    assert late[:2] == (Verdict.ERROR, Reason.LIVEKIT)
+    assert late[2].endswith("the 5.0s window ended before LiveKit's rooms were listed")
 
 
 def test_refused_outbound_leg_is_an_error() -> None:

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
+from google.protobuf.message import DecodeError
 from livekit.api import (
     DeleteRoomRequest,
     ListParticipantsRequest,
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 POLL = 0.25  # seconds between looks at the rooms
 # After the outbound leg is hung up, a call already on its way in may still land.
 SETTLE = 1.0
+# what a failed look at the rooms raises: it costs one sample, never the verdict
+_LOOK_ERRORS = (ServerError, OSError, TimeoutError, DecodeError, aiohttp.ClientError)
 
 
 @dataclass
@@ -63,6 +67,8 @@ class ArrivalRecord:
     # agent names dispatched to the room (AgentDispatchService ListDispatch); None: unknown
     dispatched: list[str] | None = None
     cleanup_error: str | None = None
+    looked: int = 0  # listings of the rooms that LiveKit answered
+    look_error: str | None = None  # why the last listing failed, if one did
 
 
 def is_arrival(p: ParticipantInfo, to: str, caller: str) -> bool:
@@ -141,8 +147,10 @@ async def place_and_watch(
         while time.monotonic() - t0 < within:
             try:
                 found = await _find(api, spec.room, spec.to, caller)
-            except (ServerError, OSError, TimeoutError) as exc:
-                log.debug("looking for %s failed: %s", spec.to, exc)
+                record.looked += 1
+            except _LOOK_ERRORS as exc:  # judged only if no look was answered
+                record.look_error = describe(exc, conn, "listing the rooms").message
+                log.debug("looking for %s failed: %s", spec.to, record.look_error)
                 found = None
             if found is not None:
                 record.arrived_at = time.monotonic() - t0
@@ -164,7 +172,7 @@ async def _clean(
     if record.room is None and record.error is None:
         # hung up before it arrived: it may still land on its way in
         await asyncio.sleep(SETTLE)
-        with contextlib.suppress(ServerError, OSError, TimeoutError):
+        with contextlib.suppress(*_LOOK_ERRORS):
             found = await _find(api, spec.room, spec.to, caller)
             if found is not None:
                 record.room, p = found
