@@ -198,14 +198,21 @@ def test_arrive_call_blames_livekit_for_an_empty_answer(setup: tuple[Sandbox, Pa
     assert "not about this call" in r["cause"], r
 
 
-def test_arrive_call_unseen_is_livekits_error(setup: tuple[Sandbox, Path]) -> None:
+UNSEEN = {
+    "try later": {"errors": [{"method": "ListRooms", "code": "unavailable", "msg": "try later"}]},
+    "not a valid protobuf": {"garbage": {"method": "ListRooms", "kind": "garbage"}},
+}
+
+
+@pytest.mark.parametrize("said", list(UNSEEN))
+def test_arrive_call_unseen_is_livekits_error(setup: tuple[Sandbox, Path], said: str) -> None:
     """When every listing of the rooms fails, sipctl never saw whether the call arrived:
     that is LiveKit's error, not ``not_arrived`` (which blamed the route for it)."""
     sb, config = setup
     code, out, err = run(sb, config, "apply", "--auto-approve", "--no-verify")
     assert code == 0, out + err
-    sb.set_faults(errors=[{"method": "ListRooms", "code": "unavailable", "msg": "try later"}])
+    sb.set_faults(**UNSEEN[said])
     code, out, err = run(sb, config, "check", "nowhere", "--format", "json")
     (r,) = json.loads(out)["results"]
     assert (code, r["verdict"], r["reason"]) == (1, "error", "livekit"), r
-    assert "could not see whether it arrived" in r["cause"] and "try later" in r["cause"], r
+    assert "could not see whether it arrived" in r["cause"] and said in r["cause"], r
