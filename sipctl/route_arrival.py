@@ -129,7 +129,14 @@ def judge_arrival(
             )
         cause += f", agents {', '.join(agents)} dispatched"
     elif agents:
-        cause += " (its agent dispatches could not be read)"
+        # a pass says the rule's agents were dispatched: unseen, it cannot be given
+        return (
+            Verdict.ERROR,
+            Reason.LIVEKIT,
+            f"{cause}, but its agent dispatches could not be read "
+            f"({record.dispatch_error or 'no answer'}): whether {', '.join(agents)} "
+            "was dispatched is unknown",
+        )
     return Verdict.PASS, None, cause
 
 

@@ -216,3 +216,27 @@ def test_arrive_call_unseen_is_livekits_error(setup: tuple[Sandbox, Path], said:
     (r,) = json.loads(out)["results"]
     assert (code, r["verdict"], r["reason"]) == (1, "error", "livekit"), r
     assert "could not see whether it arrived" in r["cause"] and said in r["cause"], r
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"errors": [{"method": "ListDispatch", "code": "unavailable", "msg": "try later"}]},
+        {"garbage": {"method": "ListDispatch", "kind": "garbage"}},
+    ],
+    ids=["unavailable", "garbage"],
+)
+def test_arrive_call_with_unread_dispatches_is_not_a_pass(
+    setup: tuple[Sandbox, Path], faults: dict[str, object]
+) -> None:
+    """A pass says the rule's agents were dispatched; when LiveKit's ListDispatch cannot be
+    read, that was not seen (it used to pass with a remark, or end in an internal error)."""
+    sb, config = setup
+    code, out, err = run(sb, config, "apply", "--auto-approve", "--no-verify")
+    assert code == 0, out + err
+    sb.set_faults(**faults)
+    code, out, err = run(sb, config, "check", "sales-line", "--format", "json")
+    (r,) = json.loads(out)["results"]
+    assert (code, r["verdict"], r["reason"]) == (1, "error", "livekit"), r
+    assert "through inbound trunk main-in and dispatch rule sales" in r["cause"], r
+    assert "whether sales-agent was dispatched is unknown" in r["cause"], r

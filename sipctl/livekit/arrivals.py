@@ -66,6 +66,7 @@ class ArrivalRecord:
     attributes: dict[str, str] = field(default_factory=dict)
     # agent names dispatched to the room (AgentDispatchService ListDispatch); None: unknown
     dispatched: list[str] | None = None
+    dispatch_error: str | None = None  # why they are unknown
     cleanup_error: str | None = None
     looked: int = 0  # listings of the rooms that LiveKit answered
     look_error: str | None = None  # why the last listing failed, if one did
@@ -99,13 +100,16 @@ async def _find(api: LiveKitAPI, probe_room: str, to: str, caller: str) -> Any:
     return None
 
 
-async def _dispatched(api: LiveKitAPI, room: str) -> list[str] | None:
-    """The agents dispatched to ``room`` (a rule's room_config dispatches them)."""
+async def _read_dispatches(api: LiveKitAPI, conn: ConnectionLike, record: ArrivalRecord) -> None:
+    """The agents dispatched to the call's room (a rule's room_config dispatches them)."""
+    room = record.room
     try:
-        return [d.agent_name for d in await api.agent_dispatch.list_dispatch(room_name=room)]
-    except (ServerError, OSError, TimeoutError) as exc:
-        log.debug("listing the agent dispatches of %s failed: %s", room, exc)
-        return None
+        found = await api.agent_dispatch.list_dispatch(room_name=room or "")
+    except _LOOK_ERRORS as exc:
+        record.dispatch_error = describe(exc, conn, "ListDispatch").message
+        log.debug("listing the agent dispatches of %s failed: %s", room, record.dispatch_error)
+        return
+    record.dispatched = [d.agent_name for d in found]
 
 
 async def read_routing(api: LiveKitAPI, conn: ConnectionLike) -> LiveState:
@@ -157,7 +161,7 @@ async def place_and_watch(
                 record.room, p = found
                 record.identity = p.identity
                 record.attributes = dict(p.attributes)
-                record.dispatched = await _dispatched(api, record.room)
+                await _read_dispatches(api, conn, record)
                 break
             await asyncio.sleep(POLL)
         return record
