@@ -16,15 +16,23 @@ from sipctl.sandbox.provider import Provider, launcher, missing_binaries
 @pytest.fixture
 def taken_port() -> Iterator[int]:
     """A loopback port held on UDP and TCP, as another test's server would hold it."""
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
-    port = udp.getsockname()[1]
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    tcp.bind(("127.0.0.1", port))
-    tcp.listen()
-    yield port
-    udp.close()
-    tcp.close()
+    for _ in range(50):  # a port free on UDP may be another test's on TCP: try another
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        port = udp.getsockname()[1]
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            tcp.bind(("127.0.0.1", port))
+        except OSError:
+            udp.close()
+            tcp.close()
+            continue
+        tcp.listen()
+        yield port
+        udp.close()
+        tcp.close()
+        return
+    pytest.fail("no loopback port free on both UDP and TCP in 50 tries")
 
 
 @pytest.mark.sip
