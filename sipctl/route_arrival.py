@@ -78,8 +78,12 @@ def judge_arrival(
     """The verdict, its reason (None for pass) and the cause line."""
     assert call.arrive is not None
     want = call.arrive
-    if record.error is not None:
-        return Verdict.ERROR, Reason.LIVEKIT, f"LiveKit refused the call: {record.error.message}"
+    err = record.error
+    if err is not None:
+        # an unusable answer says so itself; it is no refusal (the call may have been placed)
+        refused = err.kind != "malformed"
+        cause = f"LiveKit refused the call: {err.message}" if refused else err.message
+        return Verdict.ERROR, Reason.LIVEKIT, cause
     if (record.room is None or record.arrived_at is None) and not record.looked:
         # never saw the rooms: whether it arrived is unknown, not "no"
         why = (

@@ -195,7 +195,8 @@ def test_arrive_call_blames_livekit_for_an_empty_answer(setup: tuple[Sandbox, Pa
     code, out, err = run(sb, config, "check", "sales-line", "--format", "json")
     (r,) = json.loads(out)["results"]
     assert (code, r["verdict"], r["reason"]) == (1, "error", "livekit"), r
-    assert "not about this call" in r["cause"], r
+    assert r["cause"].startswith("inbound test call: LiveKit at "), r
+    assert "answered about no room, not about this call" in r["cause"], r
 
 
 UNSEEN = {
