@@ -39,14 +39,18 @@ def _reading_stdin(pid: int) -> bool:
     """Whether the process is blocked reading its stdin (the prompt's input()). A ^C typed
     between the prompt's text and that read sets Python's signal flag but interrupts no
     call, so input() would wait for a line (the test, for its 60 s): the same happens to a
-    person, whose second ^C then cancels. Where /proc cannot tell, the prompt suffices."""
+    person, whose second ^C then cancels. Where /proc cannot tell, the prompt suffices; a
+    process on the CPU ("running") is not reading yet (taking it for one let a ^C into that
+    window: a CI run's child waited 60 s, then died of the hangup, exit -1)."""
     try:
         with open(f"/proc/{pid}/syscall") as f:
             fields = f.read().split()
     except OSError:
         return True
-    if _READ is None or len(fields) < 2 or not fields[0].isdigit():
+    if _READ is None:
         return True
+    if len(fields) < 2 or not fields[0].isdigit():
+        return False  # "running", or between calls ("-1 ..."): ask again
     return int(fields[0]) == _READ and int(fields[1], 16) == 0
 
 
