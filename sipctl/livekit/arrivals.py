@@ -19,8 +19,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-from google.protobuf.message import DecodeError
 from livekit.api import (
     DeleteRoomRequest,
     ListParticipantsRequest,
@@ -39,7 +37,7 @@ from sipctl.livekit.calls import (
     foreign_answer,
     uncancellable,
 )
-from sipctl.livekit.client import ConnectionLike, describe
+from sipctl.livekit.client import NO_ANSWER, ConnectionLike, describe
 from sipctl.livekit.records import LiveKitFailure
 from sipctl.livekit.state import build_state, list_dispatch, list_inbound
 from sipctl.numbers import normalize_number
@@ -51,7 +49,7 @@ POLL = 0.25  # seconds between looks at the rooms
 # After the outbound leg is hung up, a call already on its way in may still land.
 SETTLE = 1.0
 # what a failed look at the rooms raises: it costs one sample, never the verdict
-_LOOK_ERRORS = (ServerError, OSError, TimeoutError, DecodeError, aiohttp.ClientError)
+_LOOK_ERRORS = (ServerError, *NO_ANSWER)
 
 
 @dataclass

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
-import aiohttp
-from google.protobuf.message import DecodeError
 from livekit.api import (
     CreateSIPParticipantRequest,
     DeleteRoomRequest,
@@ -34,7 +32,7 @@ from livekit.api import (
     SIPParticipantInfo,
 )
 
-from sipctl.livekit.client import ConnectionLike, describe
+from sipctl.livekit.client import NO_ANSWER, PROXY_HINT, ConnectionLike, describe
 from sipctl.livekit.records import CallRecord, LiveKitFailure
 from sipctl.livekit.state import list_outbound
 from sipctl.ownership import parse_metadata
@@ -201,7 +199,7 @@ class _Follower:
                 return
             self._failed(exc)
             return
-        except (OSError, TimeoutError, DecodeError, aiohttp.ClientError) as exc:
+        except NO_ANSWER as exc:
             # a failed poll costs one sample; the call request decides the outcome
             self._failed(exc)
             return
@@ -209,9 +207,7 @@ class _Follower:
             # LiveKit answers with the participant asked for (livekit/livekit
             # pkg/service/roomservice.go GetParticipant); anything else, an empty body
             # included, says nothing about this call
-            text = _not_this_call("GetParticipant", self.conn, "participant", p.identity)
-            log.debug("poll of %s failed: %s", self.record.room, text)
-            self.record.poll_error = text
+            self._failed(_not_this_call("GetParticipant", self.conn, "participant", p.identity))
             return
         self.seen = True
         if not self.record.participant_id:
@@ -235,10 +231,11 @@ class _Follower:
             if self.on_status is not None:
                 self.on_status(status, t)
 
-    def _failed(self, exc: BaseException) -> None:
-        err = describe(exc, self.conn, "GetParticipant")
-        log.debug("poll of %s failed: %s", self.record.room, err.message)
-        self.record.poll_error = err.message
+    def _failed(self, why: BaseException | str) -> None:
+        """One poll without a usable answer: ``why`` is what was raised, or the line."""
+        text = why if isinstance(why, str) else describe(why, self.conn, "GetParticipant").message
+        log.debug("poll of %s failed: %s", self.record.room, text)
+        self.record.poll_error = text
 
     def _left(self) -> None:
         if self.record.answered and self.record.remote_hangup_at is None:
@@ -350,8 +347,7 @@ def foreign_answer(
 def _not_this_call(what: str, conn: ConnectionLike, field: str, got: str) -> str:
     named = f"another {field} ({got!r})" if got else f"no {field}"
     return (
-        f"{what}: LiveKit at {conn.url} answered about {named}, not about this call (is "
-        "LIVEKIT_URL a LiveKit server, or a proxy in between?)"
+        f"{what}: LiveKit at {conn.url} answered about {named}, not about this call " + PROXY_HINT
     )
 
 

@@ -26,6 +26,12 @@ from sipctl.livekit.records import FailureKind, LiveKitFailure
 
 log = logging.getLogger(__name__)
 
+# What a request to LiveKit raises when it got no usable answer, besides ServerError (for
+# reads a caller may count as one failed sample: status polls, looks at the rooms).
+NO_ANSWER = (OSError, TimeoutError, DecodeError, aiohttp.ClientError)
+# Said when an answer is not what LiveKit sends.
+PROXY_HINT = "(is LIVEKIT_URL a LiveKit server, or a proxy in between?)"
+
 T = TypeVar("T")
 
 # One request's total budget (the SDK's default is 10 s).
@@ -235,7 +241,7 @@ def _translate(
     if isinstance(exc, DecodeError):
         text = (
             f"{what}: LiveKit at {url} answered with something that is not a valid "
-            "protobuf message (is LIVEKIT_URL a LiveKit server, or a proxy in between?)"
+            f"protobuf message {PROXY_HINT}"
         )
         return LiveKitFailure("malformed", text, "malformed"), UnreadableAnswer(text)
     if isinstance(exc, aiohttp.ClientError | ConnectionError):
