@@ -214,7 +214,7 @@ async def run_changes(
                         out.id = res.id if res is not None else c.id
                         if c.kind == "inbound_trunk" and res is not None:
                             created[c.name] = res.id
-                        problem = await (_gone(c) if res is None else _read_back(c, res.id))
+                        problem = await _read_back(c, c.id if res is None else res.id)
                         out.status = "applied" if problem is None else "failed"
                         out.error = problem
                     finally:
@@ -225,25 +225,23 @@ async def run_changes(
                 if on_change is not None:
                     on_change("done", out)
 
-        async def _gone(c: Change) -> str | None:
-            """Why LiveKit still holds a resource it answered the delete of, if it does: an
-            answer that is not LiveKit's (an empty body reads as a valid message) says
-            nothing of the delete."""
-            assert c.id is not None
-            try:
-                back = await read_one(api, conn, c.kind, c.id, {})
-            except SipctlError as exc:
-                return f"deleted, but it could not be read back to check it ({exc}); {UNCERTAIN}"
-            return None if back is None else "deleted, but LiveKit still lists it"
-
-        async def _read_back(c: Change, rid: str) -> str | None:
-            """Why the resource LiveKit holds now is not what the plan wrote, if it is not."""
-            known = {**_known_trunk_ids(state), **_known_trunk_ids(state, plan), **created}
-            names = {v: k for k, v in known.items()}
+        async def _read_back(c: Change, rid: str | None) -> str | None:
+            """Why the resource LiveKit holds now is not what the plan wrote, if it is not.
+            A delete is read back too: an answer that is not LiveKit's (an empty body reads
+            as a valid message) says nothing of it."""
+            assert rid is not None
+            deleted = c.method == "delete"  # adapter.execute answers None for it
+            done = "deleted" if deleted else "written"
+            names: dict[str, str] = {}
+            if not deleted:  # a delete's answer needs no trunk names
+                known = {**_known_trunk_ids(state), **_known_trunk_ids(state, plan), **created}
+                names = {v: k for k, v in known.items()}
             try:
                 back = await read_one(api, conn, c.kind, rid, names)
             except SipctlError as exc:
-                return f"written, but it could not be read back to check it ({exc}); {UNCERTAIN}"
+                return f"{done}, but it could not be read back to check it ({exc}); {UNCERTAIN}"
+            if deleted:
+                return None if back is None else "deleted, but LiveKit still lists it"
             if back is None:
                 return "written, but LiveKit does not list it afterwards"
             problems = inconsistencies(c, back, readback_warnings)
