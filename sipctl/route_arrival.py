@@ -84,15 +84,15 @@ def judge_arrival(
         refused = err.kind != "malformed"
         cause = f"LiveKit refused the call: {err.message}" if refused else err.message
         return Verdict.ERROR, Reason.LIVEKIT, cause
-    if (record.room is None or record.arrived_at is None) and not record.looked:
-        # never saw the rooms: whether it arrived is unknown, not "no"
-        why = (
-            f"every listing of LiveKit's rooms failed ({record.look_error})"
-            if record.look_error
-            else f"the {_secs(want.within)} window ended before LiveKit's rooms were listed"
-        )
-        return Verdict.ERROR, Reason.LIVEKIT, f"could not see whether it arrived: {why}"
     if record.room is None or record.arrived_at is None:
+        if not record.looked:
+            # never saw the rooms: whether it arrived is unknown, not "no"
+            why = (
+                f"every listing of LiveKit's rooms failed ({record.look_error})"
+                if record.look_error
+                else f"the {_secs(want.within)} window ended before LiveKit's rooms were listed"
+            )
+            return Verdict.ERROR, Reason.LIVEKIT, f"could not see whether it arrived: {why}"
         return (
             Verdict.FAIL,
             Reason.NOT_ARRIVED,

@@ -98,11 +98,12 @@ async def _find(api: LiveKitAPI, probe_room: str, to: str, caller: str) -> Any:
     return None
 
 
-async def _read_dispatches(api: LiveKitAPI, conn: ConnectionLike, record: ArrivalRecord) -> None:
-    """The agents dispatched to the call's room (a rule's room_config dispatches them)."""
-    room = record.room
+async def _read_dispatches(
+    api: LiveKitAPI, conn: ConnectionLike, record: ArrivalRecord, room: str
+) -> None:
+    """The agents dispatched to ``room``, the call's (a rule's room_config dispatches them)."""
     try:
-        found = await api.agent_dispatch.list_dispatch(room_name=room or "")
+        found = await api.agent_dispatch.list_dispatch(room_name=room)
     except _LOOK_ERRORS as exc:
         record.dispatch_error = describe(exc, conn, "ListDispatch").message
         log.debug("listing the agent dispatches of %s failed: %s", room, record.dispatch_error)
@@ -159,7 +160,7 @@ async def place_and_watch(
                 record.room, p = found
                 record.identity = p.identity
                 record.attributes = dict(p.attributes)
-                await _read_dispatches(api, conn, record)
+                await _read_dispatches(api, conn, record, record.room)
                 break
             await asyncio.sleep(POLL)
         return record
