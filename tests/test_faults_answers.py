@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +230,16 @@ def _check_config(tmp_path: Path, address: str) -> Path:
     )
 
 
+def _settled(sandbox: Sandbox, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The sandbox's state once no call is up and ``done`` holds, or after 5 s."""
+    for _ in range(50):
+        state = sandbox.state()
+        if not state["calls"] and done(state):
+            break
+        time.sleep(0.1)
+    return state
+
+
 CALL_METHODS = ["CreateSIPParticipant", "GetParticipant", "RemoveParticipant", "DeleteRoom"]
 
 
@@ -261,11 +272,8 @@ def test_check_blames_livekit_and_cleans_up(
     if r["verdict"] == "error":
         assert "LiveKit" in r["cause"] or "room" in r["cause"], label
     sandbox.clear_faults()
-    for _ in range(50):  # the bridge leaves right after its BYE
-        state = sandbox.state()
-        if not state["calls"] and not any(room["participants"] for room in state["rooms"]):
-            break
-        time.sleep(0.1)
+    # the bridge leaves right after its BYE
+    state = _settled(sandbox, lambda s: not any(room["participants"] for room in s["rooms"]))
     assert state["calls"] == [], label  # the call is always hung up
     if state["rooms"]:
         # only when LiveKit never deleted it, and then the verdict says so
@@ -293,9 +301,5 @@ def test_check_never_fails_the_trunk_on_an_empty_answer(
     assert r["verdict"] == "error" and res.exit_code == 1, label
     assert "LiveKit" in r["cause"] and "not about this call" in r["cause"], label
     sandbox.clear_faults()
-    for _ in range(50):
-        state = sandbox.state()
-        if not state["calls"] and not state["rooms"]:
-            break
-        time.sleep(0.1)
+    state = _settled(sandbox, lambda s: not s["rooms"])
     assert state["calls"] == [] and state["rooms"] == [], label

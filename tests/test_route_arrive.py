@@ -12,6 +12,7 @@ import json
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -184,16 +185,25 @@ def test_validate_rejects_answer_fields_beside_arrive(tmp_path: Path) -> None:
     assert not any("test_calls.fine" in line for line in lines), lines
 
 
+def check_one_under_faults(
+    sb: Sandbox, config: Path, faults: dict[str, Any], name: str
+) -> tuple[int, dict[str, Any]]:
+    """Apply, then run the test call ``name`` while the sandbox has ``faults``: the exit
+    code and its one JSON result."""
+    code, out, err = run(sb, config, "apply", "--auto-approve", "--no-verify")
+    assert code == 0, out + err
+    sb.set_faults(**faults)
+    code, out, err = run(sb, config, "check", name, "--format", "json")
+    (r,) = json.loads(out)["results"]
+    return code, r
+
+
 def test_arrive_call_blames_livekit_for_an_empty_answer(setup: tuple[Sandbox, Path]) -> None:
     """An empty 200 to CreateSIPParticipant (protobuf reads it as a message with every field
     unset) is LiveKit's failure to answer, not the inbound route's: it used to end in
     "never arrived" and fail the route."""
-    sb, config = setup
-    code, out, err = run(sb, config, "apply", "--auto-approve", "--no-verify")
-    assert code == 0, out + err
-    sb.set_faults(garbage={"method": "CreateSIPParticipant", "kind": "empty"})
-    code, out, err = run(sb, config, "check", "sales-line", "--format", "json")
-    (r,) = json.loads(out)["results"]
+    empty = {"garbage": {"method": "CreateSIPParticipant", "kind": "empty"}}
+    code, r = check_one_under_faults(*setup, empty, "sales-line")
     assert (code, r["verdict"], r["reason"]) == (1, "error", "livekit"), r
     assert r["cause"].startswith("inbound test call: LiveKit at "), r
     assert "answered about no room, not about this call" in r["cause"], r
@@ -209,12 +219,7 @@ UNSEEN = {
 def test_arrive_call_unseen_is_livekits_error(setup: tuple[Sandbox, Path], said: str) -> None:
     """When every listing of the rooms fails, sipctl never saw whether the call arrived:
     that is LiveKit's error, not ``not_arrived`` (which blamed the route for it)."""
-    sb, config = setup
-    code, out, err = run(sb, config, "apply", "--auto-approve", "--no-verify")
-    assert code == 0, out + err
-    sb.set_faults(**UNSEEN[said])
-    code, out, err = run(sb, config, "check", "nowhere", "--format", "json")
-    (r,) = json.loads(out)["results"]
+    code, r = check_one_under_faults(*setup, UNSEEN[said], "nowhere")
     assert (code, r["verdict"], r["reason"]) == (1, "error", "livekit"), r
     assert "could not see whether it arrived" in r["cause"] and said in r["cause"], r
 
@@ -228,16 +233,11 @@ def test_arrive_call_unseen_is_livekits_error(setup: tuple[Sandbox, Path], said:
     ids=["unavailable", "garbage"],
 )
 def test_arrive_call_with_unread_dispatches_is_not_a_pass(
-    setup: tuple[Sandbox, Path], faults: dict[str, object]
+    setup: tuple[Sandbox, Path], faults: dict[str, Any]
 ) -> None:
     """A pass says the rule's agents were dispatched; when LiveKit's ListDispatch cannot be
     read, that was not seen (it used to pass with a remark, or end in an internal error)."""
-    sb, config = setup
-    code, out, err = run(sb, config, "apply", "--auto-approve", "--no-verify")
-    assert code == 0, out + err
-    sb.set_faults(**faults)
-    code, out, err = run(sb, config, "check", "sales-line", "--format", "json")
-    (r,) = json.loads(out)["results"]
+    code, r = check_one_under_faults(*setup, faults, "sales-line")
     assert (code, r["verdict"], r["reason"]) == (1, "error", "livekit"), r
     assert "through inbound trunk main-in and dispatch rule sales" in r["cause"], r
     assert "whether sales-agent was dispatched is unknown" in r["cause"], r
